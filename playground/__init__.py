@@ -1,0 +1,1 @@
+"""playground: a pure-JAX MJX robot-learning trainer (PPO, optionally AMP)."""

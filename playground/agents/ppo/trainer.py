@@ -1,0 +1,345 @@
+"""The PPO training iteration: one jitted pure function over a named carry.
+
+`train_step(carry) -> (carry, metrics)` does a whole iteration: rollout of
+`unroll_length` steps in all envs (lax.scan), observation-normalizer update, GAE,
+`num_epochs` x `num_minibatches` clipped-surrogate updates, and a guard that
+discards non-finite updates. `train_chunk` runs K of them in one `lax.scan`;
+Python only runs between chunks (logging, eval, checkpoints).
+
+Room for what builds on this: `TrainCarry.amp` holds the AMP learner state
+(None without AMP) and `Transition` keeps the pre-reset next observation, so a
+style reward can be written into `Transition.reward` before the loss.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from typing import Any
+
+import jax
+import jax.numpy as jnp
+import optax
+from brax.training.acme import running_statistics
+from flax import struct
+
+from playground.agents.ppo import networks as ppo_networks
+from playground.agents.ppo.losses import compute_gae, compute_ppo_loss
+from playground.envs import wrappers
+from playground.envs.base import Env, State
+
+
+@struct.dataclass
+class Transition:
+    """One env step as the learner sees it. Leaves are [T, B, ...] after a rollout."""
+
+    obs: dict[str, jax.Array]  # observation the action was taken from
+    action: jax.Array  # [A] raw (pre-squash) sample, what log_prob refers to
+    log_prob: jax.Array  # [] log pi_old(action | obs)
+    reward: jax.Array  # [] scaled reward of this step
+    termination: jax.Array  # [] 1.0: terminal, no bootstrap
+    truncation: jax.Array  # [] 1.0: time limit, bootstrap from V(next_obs)
+    next_obs: dict[str, jax.Array]  # true next observation, before any reset
+    valid: jax.Array  # [] 1.0 if obs is finite (normalizer weight)
+
+
+@struct.dataclass
+class EpisodeStats:
+    """Per-env running sums of the episode in progress. [B] each."""
+
+    returns: jax.Array
+    lengths: jax.Array
+
+
+@struct.dataclass
+class TrainCarry:
+    """Everything a run needs to continue exactly; what a checkpoint saves."""
+
+    params: ppo_networks.PPOParams
+    opt_state: Any
+    normalizer: running_statistics.RunningStatisticsState
+    env_state: State  # [B] batched
+    episode: EpisodeStats
+    key: jax.Array  # uint32[2], split by role each iteration
+    iteration: jax.Array  # int32, iterations done
+    bad_updates: jax.Array  # int32, consecutive discarded (non-finite) updates
+    total_bad_updates: jax.Array  # int32
+    amp: Any = None  # AMP discriminator state; None when AMP is off
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFns:
+    """The compiled-once functions of a run."""
+
+    init: Callable[[jax.Array], TrainCarry]
+    train_chunk: Callable[[TrainCarry], tuple[TrainCarry, dict]]
+    evaluate: Callable[[TrainCarry], dict]
+    networks: Any
+    policy: Callable  # deterministic (normalizer, policy_params, obs) -> action
+
+
+def _tree_all_finite(tree) -> jax.Array:
+    leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
+
+
+def _select(pred, on_true, on_false):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def make_optimizer(cfg, total_updates: int) -> optax.GradientTransformation:
+    """Adam with global-norm gradient clipping and an optional linear decay."""
+    lr = float(cfg.ppo.learning_rate)
+    if cfg.ppo.lr_schedule == "linear":
+        lr = optax.linear_schedule(lr, 0.0, max(1, total_updates))
+    return optax.chain(optax.clip_by_global_norm(float(cfg.ppo.max_grad_norm)), optax.adam(lr))
+
+
+def make_train_fns(env: Env, cfg, derived) -> TrainFns:
+    """Build init / train_chunk / evaluate for `env` under a resolved config."""
+    ppo = cfg.ppo
+    num_envs = int(ppo.num_envs)
+    unroll = int(ppo.unroll_length)
+    num_minibatches = int(ppo.num_minibatches)
+    num_epochs = int(ppo.num_epochs)
+    total_iterations = int(ppo.num_iterations)
+    eval_envs = int(cfg.run.eval_envs)
+    networks = ppo_networks.make_networks(cfg, env.observation_size, env.action_size)
+    dist = networks.parametric_action_distribution
+    policy_apply = networks.policy_network.apply
+    value_apply = networks.value_network.apply
+    optimizer = make_optimizer(cfg, total_iterations * num_epochs * num_minibatches)
+    deterministic_policy = ppo_networks.make_deterministic_policy(networks)
+    reward_scaling = jnp.float32(ppo.reward_scaling)
+
+    def init(key: jax.Array) -> TrainCarry:
+        key_params, key_env, key_run = jax.random.split(key, 3)
+        params = ppo_networks.init_params(networks, key_params)
+        env_state = wrappers.reset_batch(env, key_env, num_envs)
+        zeros = jnp.zeros((num_envs,), jnp.float32)
+        return TrainCarry(
+            params=params,
+            opt_state=optimizer.init(params),
+            normalizer=ppo_networks.init_normalizer(env.observation_size),
+            env_state=env_state,
+            episode=EpisodeStats(returns=zeros, lengths=zeros),
+            key=key_run,
+            iteration=jnp.zeros((), jnp.int32),
+            bad_updates=jnp.zeros((), jnp.int32),
+            total_bad_updates=jnp.zeros((), jnp.int32),
+        )
+
+    def rollout(carry: TrainCarry, key: jax.Array):
+        """Unroll the stochastic policy; returns new env/episode state, [T, B] data, metrics."""
+
+        def one_step(c, key_t):
+            env_state, episode = c
+            obs = env_state.obs
+            logits = policy_apply(carry.normalizer, carry.params.policy, obs)
+            raw_action = dist.sample_no_postprocessing(logits, key_t)
+            log_prob = dist.log_prob(logits, raw_action)
+            nstate = wrappers.step_batch(env, env_state, dist.postprocess(raw_action))
+            truncation = nstate.info["truncation"]
+            done = nstate.done
+            transition = Transition(
+                obs=obs,
+                action=raw_action,
+                log_prob=log_prob,
+                reward=nstate.reward * reward_scaling,
+                termination=done * (1.0 - truncation),
+                truncation=truncation,
+                next_obs=nstate.obs,
+                valid=wrappers.finite_rows(obs),
+            )
+            returns = episode.returns + nstate.reward
+            lengths = episode.lengths + 1.0
+            step_metrics = {
+                "episode_return_sum": jnp.sum(returns * done),
+                "episode_length_sum": jnp.sum(lengths * done),
+                "episodes": jnp.sum(done),
+                "terminations": jnp.sum(transition.termination),
+                **{k: jnp.mean(v) for k, v in nstate.metrics.items() if k != "nan_resets"},
+                "nan_resets": jnp.sum(nstate.metrics["nan_resets"]),
+            }
+            episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done))
+            return (wrappers.autoreset(env, nstate), episode), (transition, step_metrics)
+
+        (env_state, episode), (data, step_metrics) = jax.lax.scan(
+            one_step, (carry.env_state, carry.episode), jax.random.split(key, unroll)
+        )
+        summed = {"episode_return_sum", "episode_length_sum", "episodes", "terminations", "nan_resets"}
+        metrics = {k: (jnp.sum(v) if k in summed else jnp.mean(v)) for k, v in step_metrics.items()}
+        return env_state, episode, data, metrics
+
+    def loss_fn(params, normalizer, mb: dict, key: jax.Array):
+        logits = policy_apply(normalizer, params.policy, mb["obs"])
+        new_log_prob = dist.log_prob(logits, mb["action"])
+        entropy = dist.entropy(logits, key)
+        new_values = value_apply(normalizer, params.value, mb["obs"])
+        return compute_ppo_loss(
+            new_log_prob,
+            mb["log_prob"],
+            mb["advantages"],
+            new_values,
+            mb["returns"],
+            entropy,
+            clip_epsilon=float(ppo.clip_epsilon),
+            value_loss_coef=float(ppo.value_loss_coef),
+            entropy_coef=float(ppo.entropy_coef),
+            normalize_advantages=bool(ppo.normalize_advantages),
+        )
+
+    grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
+
+    def sgd(params, opt_state, normalizer, batch: dict, key: jax.Array):
+        """num_epochs passes of num_minibatches shuffled minibatches over [N] samples."""
+        n = batch["log_prob"].shape[0]
+
+        def minibatch_step(c, xs):
+            params, opt_state = c
+            mb, key_mb = xs
+            (_, metrics), grads = grad_fn(params, normalizer, mb, key_mb)
+            updates, opt_state = optimizer.update(grads, opt_state, params)
+            metrics["grad_norm"] = optax.tree.norm(grads)
+            return (optax.apply_updates(params, updates), opt_state), metrics
+
+        def epoch(c, key_epoch):
+            key_perm, key_mb = jax.random.split(key_epoch)
+            perm = jax.random.permutation(key_perm, n)
+            shuffled = jax.tree_util.tree_map(
+                lambda x: x[perm].reshape((num_minibatches, n // num_minibatches) + x.shape[1:]),
+                batch,
+            )
+            return jax.lax.scan(
+                minibatch_step, c, (shuffled, jax.random.split(key_mb, num_minibatches))
+            )
+
+        (params, opt_state), metrics = jax.lax.scan(
+            epoch, (params, opt_state), jax.random.split(key, num_epochs)
+        )
+        return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
+
+    def train_step(carry: TrainCarry) -> tuple[TrainCarry, dict]:
+        key, key_rollout, key_sgd = jax.random.split(carry.key, 3)
+        env_state, episode, data, metrics = rollout(carry, key_rollout)
+
+        # The loss uses the normalizer the rollout acted with, so the importance ratio
+        # starts at exactly 1; the statistics absorb this rollout after the update.
+        normalizer = carry.normalizer
+        values = value_apply(normalizer, carry.params.value, data.obs)
+        next_values = value_apply(normalizer, carry.params.value, data.next_obs)
+        advantages, returns = compute_gae(
+            data.reward,
+            values,
+            next_values,
+            data.termination,
+            data.truncation,
+            float(ppo.discount),
+            float(ppo.gae_lambda),
+        )
+        def flat(x):
+            return x.reshape((-1,) + x.shape[2:])  # [T, B, ...] -> [T*B, ...]
+        batch = {
+            "obs": jax.tree_util.tree_map(flat, data.obs),
+            "action": flat(data.action),
+            "log_prob": flat(data.log_prob),
+            "advantages": flat(advantages),
+            "returns": flat(returns),
+        }
+        params, opt_state, sgd_metrics = sgd(carry.params, carry.opt_state, normalizer, batch, key_sgd)
+        if ppo.normalize_observations:
+            normalizer = running_statistics.update(
+                normalizer, data.obs, weights=data.valid,
+                std_min_value=ppo_networks.NORMALIZER_STD_MIN,
+            )
+
+        # Learner NaN guard: a non-finite update is discarded whole.
+        ok = (
+            _tree_all_finite(params)
+            & _tree_all_finite(sgd_metrics)
+            & _tree_all_finite((normalizer.mean, normalizer.std))
+        )
+        params = _select(ok, params, carry.params)
+        opt_state = _select(ok, opt_state, carry.opt_state)
+        normalizer = _select(ok, normalizer, carry.normalizer)
+        bad = (~ok).astype(jnp.int32)
+
+        new_carry = carry.replace(
+            params=params,
+            opt_state=opt_state,
+            normalizer=normalizer,
+            env_state=env_state,
+            episode=episode,
+            key=key,
+            iteration=carry.iteration + 1,
+            bad_updates=(carry.bad_updates + bad) * bad,
+            total_bad_updates=carry.total_bad_updates + bad,
+        )
+        metrics.update(sgd_metrics)
+        metrics["bad_update"] = bad.astype(jnp.float32)
+        metrics["advantage_mean"] = jnp.mean(advantages)
+        metrics["value_mean"] = jnp.mean(values)
+        metrics["active"] = jnp.float32(1.0)
+        return new_carry, metrics
+
+    def train_chunk(carry: TrainCarry) -> tuple[TrainCarry, dict]:
+        """K = iterations_per_chunk iterations; iterations past the total are skipped.
+
+        Skipping (a scalar `lax.cond`) instead of a shorter last chunk keeps one
+        compiled program for the whole run. Skipped rows have metrics["active"] = 0.
+        """
+        metrics_shape = jax.eval_shape(lambda c: train_step(c)[1], carry)
+
+        def maybe_step(c, _):
+            def skip(c):
+                return c, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
+
+            return jax.lax.cond(c.iteration < total_iterations, train_step, skip, c)
+
+        return jax.lax.scan(maybe_step, carry, None, length=int(derived.iterations_per_chunk))
+
+    def evaluate(carry: TrainCarry, key: jax.Array) -> dict:
+        """Deterministic policy, `eval_envs` fresh episodes of up to episode_length steps.
+
+        Returns eval/* means over episodes: episode_reward, episode_length,
+        survival_rate (never terminated), and each task metric averaged over the
+        steps an episode was alive.
+        """
+        state = wrappers.reset_batch(env, key, eval_envs)
+        metric_names = tuple(k for k in state.metrics if k != "nan_resets")
+        zeros = jnp.zeros((eval_envs,), jnp.float32)
+
+        def one_step(c, _):
+            state, alive, fell, ret, length, sums = c
+            action = deterministic_policy(carry.normalizer, carry.params.policy, state.obs)
+            nstate = wrappers.step_batch(env, state, action)
+            ret = ret + nstate.reward * alive
+            length = length + alive
+            sums = {k: sums[k] + nstate.metrics[k] * alive for k in metric_names}
+            terminated = nstate.done * (1.0 - nstate.info["truncation"])
+            fell = jnp.maximum(fell, terminated * alive)
+            alive = alive * (1.0 - nstate.done)
+            return (nstate, alive, fell, ret, length, sums), None
+
+        init_c = (state, zeros + 1.0, zeros, zeros, zeros, {k: zeros for k in metric_names})
+        (_, _, fell, ret, length, sums), _ = jax.lax.scan(
+            one_step, init_c, None, length=int(env.episode_length)
+        )
+        out = {
+            "eval/episode_reward": jnp.mean(ret),
+            "eval/episode_length": jnp.mean(length),
+            "eval/survival_rate": 1.0 - jnp.mean(fell),
+        }
+        per_step = jnp.maximum(length, 1.0)
+        for k in metric_names:
+            name = k if k.startswith("reward/") else f"task/{k}"
+            out[f"eval/{name}"] = jnp.mean(sums[k] / per_step)
+        return out
+
+    return TrainFns(
+        init=init,
+        train_chunk=train_chunk,
+        evaluate=evaluate,
+        networks=networks,
+        policy=deterministic_policy,
+    )

@@ -1,0 +1,67 @@
+"""One registry entry per task: env factory, YAML defaults, randomizer.
+
+Importing this module is cheap (no jax, no mujoco): the config layer uses it to
+find a task's YAML before anything compiles. Factories are imported lazily.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+import pathlib
+from typing import Any
+
+#: The repository root (holds `configs/` and the `playground/` package).
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[2]
+CONFIG_DIR = PROJECT_ROOT / "configs"
+
+
+@dataclasses.dataclass(frozen=True)
+class TaskEntry:
+    """A task: where its defaults live and how to build it.
+
+    `factory` is "module:function"; the function takes the resolved config
+    (ml_collections.ConfigDict) and returns a `playground.envs.base.Env`.
+    Domain randomization belongs to the env (`Env.reset` samples `info["sys"]`
+    from `domain_randomization`), so the entry names the env's randomizer by
+    the same factory.
+    """
+
+    name: str
+    config_file: str  # file name under configs/
+    factory: str
+    description: str
+
+    @property
+    def config_path(self) -> pathlib.Path:
+        return CONFIG_DIR / self.config_file
+
+    def make_env(self, cfg: Any):
+        module_name, fn_name = self.factory.split(":")
+        return getattr(importlib.import_module(module_name), fn_name)(cfg)
+
+
+TASKS: dict[str, TaskEntry] = {
+    entry.name: entry
+    for entry in (
+        TaskEntry(
+            name="humanoid_walk",
+            config_file="humanoid_walk.yaml",
+            factory="playground.envs.locomotion:make_locomotion_env",
+            description="17-joint small humanoid, velocity tracking (production GPU defaults)",
+        ),
+        TaskEntry(
+            name="cartpole_balance",
+            config_file="cartpole_balance.yaml",
+            factory="playground.envs.cartpole:make_cartpole_env",
+            description="MJX cart-pole balance: the cheap classic task that learns in a CPU-minute",
+        ),
+    )
+}
+
+
+def get_task(name: str) -> TaskEntry:
+    """The registry entry for `name`; KeyError names the known tasks."""
+    if name not in TASKS:
+        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+    return TASKS[name]

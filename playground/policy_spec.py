@@ -1,0 +1,66 @@
+"""The deploy contract: everything the robot side needs besides the weights.
+
+One module owns it. The spec travels as an item of every checkpoint and of every
+export, so the robot never re-types a constant: observation layout (names,
+slices, noise, history, phase clock), normalizer, network shape, squashing,
+action scale, default pose, joint names in actuator order, control and physics
+periods, and where it all came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+import numpy as np
+
+from playground.agents.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN
+
+SPEC_VERSION = 1
+#: Fields that may differ between two checkpoints of one contract.
+_VOLATILE = ("normalizer", "provenance", "config_sha256", "robot_xml")
+
+
+def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) -> dict[str, Any]:
+    """Build the spec for `env` trained under `cfg` (plain dict: `config_dict`) with `normalizer`."""
+    env_spec = env.policy_spec()
+    obs_size = int(env.observation_size[ACTOR_KEY])
+    mean = np.asarray(normalizer.mean[ACTOR_KEY], np.float64)
+    std = np.asarray(normalizer.std[ACTOR_KEY], np.float64)
+    squash = "tanh" if cfg.network.distribution == "tanh_normal" else "clip"
+    spec = {
+        "spec_version": SPEC_VERSION,
+        "task": cfg.env.task,
+        **env_spec,
+        "normalizer": {
+            "enabled": bool(cfg.ppo.normalize_observations),
+            "formula": "clip((obs - mean) / std, -clip, clip); std already floored at eps",
+            "mean": mean.tolist(),
+            "std": std.tolist(),
+            "eps": NORMALIZER_STD_MIN,
+            "clip": float(cfg.ppo.obs_clip),
+        },
+        "network": {
+            "input": ACTOR_KEY,
+            "input_size": obs_size,
+            "hidden": [int(x) for x in cfg.network.policy_hidden],
+            "activation": cfg.network.activation,
+            "output_size": 2 * int(env.action_size),
+            "output": "first half: action mean (loc); second half: std parameters (unused when deploying)",
+            "squash": squash,
+            "deterministic_action": f"{squash}(loc)" if squash == "tanh" else "clip(loc, -1, 1)",
+        },
+        "provenance": provenance,
+        "config_sha256": hashlib.sha256(
+            json.dumps(config_dict, sort_keys=True, default=str).encode()
+        ).hexdigest(),
+    }
+    return spec
+
+
+def spec_hash(spec: dict) -> str:
+    """Hash of the contract itself (normalizer values and provenance excluded)."""
+    contract = {k: v for k, v in spec.items() if k not in _VOLATILE}
+    contract["normalizer_layout"] = {k: spec["normalizer"][k] for k in ("enabled", "eps", "clip")}
+    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()

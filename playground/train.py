@@ -1,0 +1,54 @@
+"""The one training script: parse -> config -> train -> save. Nothing else.
+
+    python playground/train.py --verify
+    python playground/train.py --config configs/humanoid_walk.yaml --set ppo.learning_rate=1e-4
+
+Exit codes: 0 done, 1 training or verification failed, 2 bad input (config, flags, files).
+"""
+
+from __future__ import annotations
+
+import os
+import pathlib
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from playground.config import ConfigError, resolve_config  # noqa: E402 (fast, no jax)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        cfg, args = resolve_config(argv)
+        from playground.config import derive
+
+        derive(cfg)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from playground import training  # heavy imports (jax, mujoco) only after the config is good
+
+    training.configure_jax(cfg)
+    command = [sys.argv[0], *argv]
+    if args.verify:
+        from playground.verify import run_verify
+
+        return run_verify(cfg, command)
+    try:
+        run = training.Run(cfg, command)
+        run.train()
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except training.TrainingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

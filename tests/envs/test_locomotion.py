@@ -1,0 +1,118 @@
+"""The humanoid task's mechanics: NaN guard, truncation vs termination, randomization,
+action delay, observation history. One env config, each function compiled once."""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from playground import config
+from playground.envs import registry, wrappers
+
+B = 3
+
+
+@pytest.fixture(scope="module")
+def env():
+    cfg = config.resolve(None, [
+        ("env.task", "humanoid_walk"),
+        ("env.episode_length", 4),
+        ("env.action_delay_steps", [1, 1]),
+        ("env.obs_history", 3),
+        ("domain_randomization.enabled", True),
+        ("domain_randomization.push_velocity", 0.0),
+    ])
+    return registry.get_task("humanoid_walk").make_env(cfg)
+
+
+@pytest.fixture(scope="module")
+def fns(env):
+    reset = jax.jit(functools.partial(wrappers.reset_batch, env, num_envs=B))
+    step = jax.jit(functools.partial(wrappers.step_batch, env))
+    autoreset = jax.jit(functools.partial(wrappers.autoreset, env))
+    return reset, step, autoreset
+
+
+def _actions(env, seed):
+    return jax.random.uniform(jax.random.PRNGKey(seed), (B, env.action_size), minval=-0.3, maxval=0.3)
+
+
+def test_non_finite_physics_ends_and_resets_only_that_env(env, fns):
+    reset, step, autoreset = fns
+    state = step(reset(jax.random.PRNGKey(0)), _actions(env, 1))
+    qvel = state.data.qvel.at[0, 0].set(jnp.nan)
+    state = state.replace(data=state.data.replace(qvel=qvel))
+    nxt = step(state, _actions(env, 2))
+    assert np.asarray(nxt.metrics["nan_resets"]).tolist() == [1.0, 0.0, 0.0]
+    assert float(nxt.done[0]) == 1.0 and float(nxt.info["truncation"][0]) == 0.0
+    assert float(nxt.reward[0]) == 0.0
+    assert np.isfinite(np.asarray(nxt.obs["state"])).all()
+    assert np.asarray(nxt.done[1:]).tolist() == [0.0, 0.0]
+    after = autoreset(nxt)
+    assert int(after.info["step"][0]) == 0 and np.isfinite(np.asarray(after.data.qvel[0])).all()
+    assert np.asarray(after.info["step"][1:]).tolist() == [2, 2]  # the others run on
+
+
+def test_truncation_at_the_time_limit_is_not_termination(env, fns):
+    reset, step, _ = fns
+    state = reset(jax.random.PRNGKey(3))
+    for t in range(4):
+        state = step(state, jnp.zeros((B, env.action_size)))
+        if t < 3:
+            assert np.asarray(state.done).tolist() == [0.0] * B
+    assert np.asarray(state.done).tolist() == [1.0] * B
+    assert np.asarray(state.info["truncation"]).tolist() == [1.0] * B
+    assert np.asarray(state.metrics["reward/termination"]).tolist() == [0.0] * B
+
+
+def test_a_fall_is_a_termination(env, fns):
+    reset, step, _ = fns
+    state = reset(jax.random.PRNGKey(4))
+    qpos = state.data.qpos.at[1, 2].set(0.05)  # env 1's pelvis near the floor
+    state = state.replace(data=state.data.replace(qpos=qpos))
+    nxt = step(state, jnp.zeros((B, env.action_size)))
+    assert float(nxt.done[1]) == 1.0 and float(nxt.info["truncation"][1]) == 0.0
+    assert float(nxt.metrics["reward/termination"][1]) == pytest.approx(env.weights["termination"])
+    assert float(nxt.done[0]) == 0.0
+
+
+def test_randomization_scales_kp_in_gain_and_bias_together(env, fns):
+    reset, _, _ = fns
+    sys = reset(jax.random.PRNGKey(5)).info["sys"]
+    base_gain = env.mj_model.actuator_gainprm[:, 0]
+    base_bias = env.mj_model.actuator_biasprm[:, 1]
+    gain_scale = np.asarray(sys["actuator_gainprm"][:, :, 0]) / base_gain
+    bias_scale = np.asarray(sys["actuator_biasprm"][:, :, 1]) / base_bias
+    np.testing.assert_allclose(gain_scale, bias_scale, rtol=1e-6)
+    lo, hi = env.dr.actuator_gain_scale
+    assert (gain_scale >= lo - 1e-6).all() and (gain_scale <= hi + 1e-6).all()
+    assert not np.allclose(gain_scale[0], gain_scale[1])  # each env draws its own
+    friction = np.asarray(sys["geom_friction"][:, 0, 0])
+    assert len(set(friction.round(6))) == B
+    # frictionloss is randomized only where the model has it (MJX needs it non-zero)
+    assert (np.asarray(sys["dof_frictionloss"])[:, env.qvel_idx] > 0).all()
+
+
+def test_action_delay_and_observation_history(env, fns):
+    reset, step, _ = fns
+    state = reset(jax.random.PRNGKey(6))
+    a1, a2 = _actions(env, 7), _actions(env, 8)
+    s1 = step(state, a1)
+    s2 = step(s1, a2)
+    # delay of one step: the targets applied during step 2 come from the first action
+    expected = np.clip(env.home_joints + np.asarray(a1) * env.action_scale,
+                       env.ctrl_range[:, 0], env.ctrl_range[:, 1])
+    np.testing.assert_allclose(np.asarray(s2.data.ctrl), expected, rtol=1e-6, atol=1e-6)
+    # history: newest frame first, older frames shift back by one
+    f = env.frame_size
+    np.testing.assert_array_equal(np.asarray(s2.obs["state"][:, f:2 * f]),
+                                  np.asarray(s1.obs["state"][:, :f]))
+    np.testing.assert_array_equal(np.asarray(s2.obs["state"][:, 2 * f:]),
+                                  np.asarray(s1.obs["state"][:, f:2 * f]))
+    # "last action" in the observation is the policy's previous output
+    layout = {e["name"]: e for e in env.policy_spec()["observation"]["frame"]}
+    la = layout["last_action"]
+    np.testing.assert_allclose(np.asarray(s2.obs["state"][:, la["start"]:la["start"] + la["size"]]),
+                               np.asarray(a2), atol=1e-6)
