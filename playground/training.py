@@ -6,6 +6,10 @@ there it logs, evaluates and checkpoints. `train.py` is the CLI around `Run`.
 
 from __future__ import annotations
 
+# isort: off
+from playground.envs import mjx_compat  # noqa: F401  (first mjx import: keeps it quiet)
+
+# isort: on
 import concurrent.futures
 import dataclasses
 import json
@@ -20,7 +24,6 @@ import numpy as np
 
 from playground import checkpoint, config, provenance
 from playground.agents.ppo.trainer import TrainCarry, make_train_fns
-from playground.envs import mjx_compat  # noqa: F401  (first mjx import: keeps it quiet)
 from playground.envs.registry import get_task
 from playground.logger import RunLogger, plot_learning_curve
 from playground.policy_spec import make_policy_spec

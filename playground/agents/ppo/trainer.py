@@ -20,6 +20,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
+from jax.extend import core as jax_core
 from brax.training.acme import running_statistics
 from flax import struct
 
@@ -288,13 +289,20 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         Skipping (a scalar `lax.cond`) instead of a shorter last chunk keeps one
         compiled program for the whole run. Skipped rows have metrics["active"] = 0.
         """
-        metrics_shape = jax.eval_shape(lambda c: train_step(c)[1], carry)
+        # Trace train_step once (tracing MJX dominates warm start-up) and reuse its
+        # jaxpr inside the cond, which also yields the metrics structure for `skip`.
+        closed, out_shape = jax.make_jaxpr(train_step, return_shape=True)(carry)
+        out_tree = jax.tree_util.tree_structure(out_shape)
+        step_fn = jax_core.jaxpr_as_fun(closed)
+
+        def traced_step(c):
+            return jax.tree_util.tree_unflatten(out_tree, step_fn(*jax.tree_util.tree_leaves(c)))
 
         def maybe_step(c, _):
             def skip(c):
-                return c, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), metrics_shape)
+                return c, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape[1])
 
-            return jax.lax.cond(c.iteration < total_iterations, train_step, skip, c)
+            return jax.lax.cond(c.iteration < total_iterations, traced_step, skip, c)
 
         return jax.lax.scan(maybe_step, carry, None, length=int(derived.iterations_per_chunk))
 
