@@ -20,9 +20,9 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import optax
-from jax.extend import core as jax_core
 from brax.training.acme import running_statistics
 from flax import struct
+from jax.extend import core as jax_core
 
 from playground.agents.ppo import networks as ppo_networks
 from playground.agents.ppo.losses import compute_gae, compute_ppo_loss

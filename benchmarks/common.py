@@ -1,0 +1,129 @@
+"""Shared plumbing of the benchmark scripts: paths, JAX cache, machine facts, tables.
+
+Importing this module is the "edge" of a benchmark process: it puts the repository
+on `sys.path` and quiets XLA's C++ logs before anything imports jax, so every
+benchmark script imports it first. It never imports jax itself.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import platform
+import shlex
+import statistics
+import sys
+import time
+from typing import Any
+
+REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+#: The trainer's default persistent XLA cache (`run.compilation_cache`).
+DEFAULT_CACHE = "~/.cache/playground/jax"
+CONFIG_DIR = REPO_ROOT / "configs"
+
+
+def configure_cache(path: str | None) -> None:
+    """Point JAX's persistent compilation cache at `path` the way the trainer does.
+
+    None disables the persistent cache for this process.
+    """
+    import jax
+
+    if not path:
+        jax.config.update("jax_enable_compilation_cache", False)
+        return
+    cache = pathlib.Path(os.path.expanduser(path))
+    cache.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(cache))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
+
+
+def resolve_config(config_file: str | pathlib.Path, overrides: list[tuple[str, Any]]):
+    """The trainer's own config resolution (YAML < overrides), validated by `derive`."""
+    from playground import config
+
+    cfg = config.resolve(pathlib.Path(config_file), overrides=overrides, verify=False)
+    config.derive(cfg)
+    return cfg
+
+
+def cpu_model() -> str:
+    try:
+        for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def machine_info() -> dict[str, Any]:
+    """Where a measurement ran: cores, CPU, Python, package versions, git commit."""
+    from playground import provenance
+
+    prov = provenance.collect([])
+    return {
+        "nproc": len(os.sched_getaffinity(0)),
+        "cpu_model": cpu_model(),
+        "python": prov["python"],
+        "platform": prov["platform"],
+        "packages": prov["packages"],
+        "git_commit": prov["git_commit"],
+        "git_dirty": prov["git_dirty"],
+        "date_utc": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def command_line(script: str) -> str:
+    """The command that reproduces this process, as a user would type it."""
+    return shlex.join([".venv/bin/python", f"benchmarks/{script}", *sys.argv[1:]])
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def spread(values: list[float]) -> float:
+    """Population standard deviation (0 for a single value)."""
+    return float(statistics.pstdev(values)) if len(values) > 1 else 0.0
+
+
+def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
+    def cell(x: Any) -> str:
+        return str(x).replace("|", "\\|")
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join("---" for _ in headers) + "|"]
+    lines += ["| " + " | ".join(cell(x) for x in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def fmt_int(x: float) -> str:
+    return f"{x:,.0f}"
+
+
+def write_json(path: str | pathlib.Path | None, result: dict[str, Any]) -> None:
+    """Write the result (with its markdown section) where run_all.py collects it."""
+    if path:
+        pathlib.Path(path).write_text(json.dumps(result, indent=2, default=str))
+
+
+def log(message: str) -> None:
+    """Progress on stderr, so stdout stays the result."""
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def parse_sets(items: list[str] | None) -> list[tuple[str, str]]:
+    """`KEY=VALUE` strings (the trainer's `--set` syntax) -> override pairs."""
+    pairs = []
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise SystemExit(f"error: --set expects KEY=VALUE, got {item!r}")
+        pairs.append((key.strip(), value))
+    return pairs
