@@ -93,6 +93,9 @@ def format_row(row: dict[str, Any]) -> str:
     parts = [f"it {row['iteration']:>5}", f"steps {row['env_steps']:>10,}"]
     if "train/sps" in row:
         parts.append(f"sps {row['train/sps']:,.0f}")
+    if "eta_seconds" in row:
+        eta = int(row["eta_seconds"])
+        parts.append(f"eta {eta // 3600}:{eta % 3600 // 60:02d}:{eta % 60:02d}")
     for key, short, fmt in CONSOLE_KEYS:
         if key in row and isinstance(row[key], float) and math.isfinite(row[key]):
             parts.append(f"{short} {fmt.format(row[key])}")

@@ -74,6 +74,16 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     return row
 
 
+def _refuse_unbuilt_features(cfg) -> None:
+    """Reserved keys whose feature is not built yet: refuse rather than silently ignore."""
+    if cfg.amp.enabled:
+        raise config.ConfigError("amp.enabled: AMP is not implemented yet (reserved key)")
+    if cfg.run.resume is not None:
+        raise config.ConfigError("run.resume: resuming a run is not implemented yet (reserved key)")
+    if cfg.run.devices != 1:
+        raise config.ConfigError(f"run.devices={cfg.run.devices}: only 1 device is supported yet")
+
+
 @dataclasses.dataclass
 class RunResult:
     run_dir: pathlib.Path
@@ -92,6 +102,7 @@ class Run:
         self.cfg = cfg
         self.log = log
         self.derived = config.derive(cfg)
+        _refuse_unbuilt_features(cfg)
         self.entry = get_task(cfg.env.task)
         self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
@@ -177,9 +188,10 @@ class Run:
                 iteration = int(carry.iteration)
                 env_steps = iteration * derived.env_steps_per_iteration
                 dt = time.monotonic() - t0
+                sps = (env_steps - steps_before) / max(dt, 1e-9)
                 row = {"iteration": iteration, "env_steps": env_steps,
-                       "wall_time": time.monotonic() - t_start,
-                       "train/sps": (env_steps - steps_before) / max(dt, 1e-9)}
+                       "wall_time": time.monotonic() - t_start, "train/sps": sps,
+                       "eta_seconds": (derived.total_env_steps - env_steps) / max(sps, 1e-9)}
                 row.update(aggregate_chunk(metrics))
                 last = chunk == derived.num_chunks
                 if last or (derived.eval_every_chunks and chunk % derived.eval_every_chunks == 0):

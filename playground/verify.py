@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 
 import jax
@@ -28,9 +29,15 @@ def _trees_equal(a, b) -> bool:
 def run_verify(cfg, command: list[str]) -> int:
     from playground import training
 
+    from playground.config import ConfigError
+
     t0 = time.monotonic()
     try:
         run = training.Run(cfg, command)
+    except (ConfigError, FileNotFoundError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    try:
         result = run.train()
         restored = run.restore(result.steps_dir)
         checks = []
