@@ -46,6 +46,5 @@ def test_wandb_offline_gets_the_whole_config(tmp_path, monkeypatch):
     assert log.wandb_run.config["env"] == {"task": "humanoid_walk"}
     assert log.wandb_run.offline  # no account here: offline, synced later with `wandb sync`
     log.log(ROW, console=False)
-    assert log.wandb_run.summary["eval/survival_rate"] == 1.0
     log.close()
     assert list((tmp_path / "wandb").rglob("*.wandb"))  # the offline run file
