@@ -15,6 +15,7 @@ def _run(args, cwd, timeout=600):
     return subprocess.run(TRAIN + args, cwd=cwd, capture_output=True, text=True, timeout=timeout)
 
 
+@pytest.mark.slow
 def test_verify_passes_and_leaves_a_complete_run(tmp_path):
     proc = _run(["--verify", "--checkpoint-dir", str(tmp_path), "--set", "run.name=v"], tmp_path)
     lines = proc.stdout.strip().splitlines()
@@ -32,6 +33,7 @@ def test_verify_passes_and_leaves_a_complete_run(tmp_path):
     assert "ppo:" in (run_dir / "config.yaml").read_text()
 
 
+@pytest.mark.slow
 def test_verify_precedence_command_line_beats_quick_verify(tmp_path):
     proc = _run(["--verify", "--num-iterations", "4", "--checkpoint-dir", str(tmp_path),
                  "--set", "run.name=v4"], tmp_path)

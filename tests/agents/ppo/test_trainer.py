@@ -11,6 +11,8 @@ import pytest
 
 from playground import config, training
 
+pytestmark = pytest.mark.slow  # a real (short) training run
+
 EVAL_RETURN_THRESHOLD = 300.0
 
 
