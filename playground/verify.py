@@ -28,7 +28,6 @@ def _trees_equal(a, b) -> bool:
 
 def run_verify(cfg, command: list[str]) -> int:
     from playground import training
-
     from playground.config import ConfigError
 
     t0 = time.monotonic()

@@ -238,8 +238,10 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             float(ppo.discount),
             float(ppo.gae_lambda),
         )
+
         def flat(x):
             return x.reshape((-1,) + x.shape[2:])  # [T, B, ...] -> [T*B, ...]
+
         batch = {
             "obs": jax.tree_util.tree_map(flat, data.obs),
             "action": flat(data.action),
@@ -249,8 +251,12 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         }
         params, opt_state, sgd_metrics = sgd(carry.params, carry.opt_state, normalizer, batch, key_sgd)
         if ppo.normalize_observations:
+            # weight 0 alone is not enough: 0 * NaN is NaN, so zero the values too
+            finite_obs = jax.tree_util.tree_map(
+                lambda x: jnp.where(jnp.isfinite(x), x, 0.0), data.obs
+            )
             normalizer = running_statistics.update(
-                normalizer, data.obs, weights=data.valid,
+                normalizer, finite_obs, weights=data.valid,
                 std_min_value=ppo_networks.NORMALIZER_STD_MIN,
             )
 
