@@ -13,8 +13,10 @@ For each `--num-envs` (in one process, one after the other):
             t(E) = t_fixed + E * t_epoch, so t_epoch = (t(4) - t(1)) / 3 and
             t_fixed = t(1) - t_epoch (rollout + value pass + GAE + normalizer).
 
-Every program is compiled first and run once untimed; the figures are medians over
-the timed calls. Env steps/s = num_envs * env steps per call / seconds per call.
+Every program is compiled first and run once untimed; then all variants are timed in
+`--chunks` interleaved rounds (one call each per round, the order rotated every round,
+so drift on a shared machine hits all alike) and the figures are medians over rounds.
+Env steps/s = num_envs * env steps per call / seconds per call.
 The trainer uses the shipped YAML (network, unroll, minibatches, epochs, ...) with
 only `ppo.num_envs` and `ppo.num_iterations` changed, plus `run.log_every` to size
 the jitted chunk (a run-loop setting; it does not change the algorithm).
@@ -35,14 +37,6 @@ import common
 CONFIG = common.CONFIG_DIR / "humanoid_walk.yaml"
 
 
-def _seconds(fn, *args) -> float:
-    import jax
-
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    return time.perf_counter() - t
-
-
 def make_run(config_file, num_envs: int, iterations_per_chunk: int, num_chunks: int,
              overrides: list[tuple[str, Any]]):
     """A `Run` whose chunk is `iterations_per_chunk` iterations and which never idles."""
@@ -60,47 +54,37 @@ def make_run(config_file, num_envs: int, iterations_per_chunk: int, num_chunks: 
     return Run(cfg, ["benchmarks/throughput.py"], log=lambda *_: None)
 
 
-def time_trainer(run, warmup_chunks: int, timed_chunks: int) -> dict[str, Any]:
-    """Compile `train_chunk` (as the run loop does, donating the carry) and time chunks."""
+def make_trainer_call(run):
+    """Compile `train_chunk` as the run loop does (donating the carry).
+
+    Returns (compile seconds, call, first carry); call() runs one chunk and returns
+    (seconds, episodes ended, iterations run).
+    """
     import jax
     import numpy as np
 
-    derived = run.derived
-    carry = jax.jit(run.fns.init)(run.key_init)
+    state = {"carry": jax.jit(run.fns.init)(run.key_init)}
+    first = jax.tree_util.tree_map(lambda x: x.copy(), state["carry"])  # survives donation
     t = time.perf_counter()
-    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(carry).compile()
+    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(state["carry"]).compile()
     compile_s = time.perf_counter() - t
-    times, episodes, active = [], 0.0, 0.0
-    for i in range(warmup_chunks + timed_chunks):
+
+    def call():
         t = time.perf_counter()
-        carry, metrics = chunk(carry)
+        state["carry"], metrics = chunk(state["carry"])
         metrics = jax.device_get(metrics)  # the run loop fetches metrics every chunk
         dt = time.perf_counter() - t
-        if i >= warmup_chunks:
-            times.append(dt)
-            episodes += float(np.sum(metrics["episodes"]))
-            active += float(np.sum(metrics["active"]))
-    k = derived.iterations_per_chunk
-    if active != k * timed_chunks:
-        raise RuntimeError(f"{active} of {k * timed_chunks} timed iterations ran")
-    steps = k * derived.env_steps_per_iteration
-    sec = common.median(times)
-    return {
-        "compile_s": compile_s,
-        "chunk_seconds": times,
-        "env_steps_per_chunk": steps,
-        "iteration_s": sec / k,
-        "env_steps_per_s": steps / sec,
-        "episodes_per_1k_steps": 1000.0 * episodes / (steps * timed_chunks),
-        "carry": carry,
-    }
+        return dt, float(np.sum(metrics["episodes"])), float(np.sum(metrics["active"]))
+
+    return compile_s, call, first
 
 
-def time_env_loop(env, num_envs: int, steps: int, repeats: int, seed: int,
-                  policy=None) -> dict[str, Any]:
-    """Raw (policy=None) or policy-driven rollout of `steps` env steps in all envs.
+def make_loop_call(env, num_envs: int, steps: int, seed: int, policy=None):
+    """Raw (policy=None) or policy-driven loop of `steps` env steps in all envs.
 
-    policy: (networks, params, normalizer) to act with the trainer's stochastic policy.
+    policy: (networks, params, normalizer) to act with the trainer's stochastic policy
+    and keep the [T, B] transitions the learner would read. Returns (compile seconds,
+    call); call() returns (seconds, episodes ended, 0).
     """
     import jax
     import jax.numpy as jnp
@@ -118,6 +102,9 @@ def time_env_loop(env, num_envs: int, steps: int, repeats: int, seed: int,
         return dist.postprocess(raw), raw, dist.log_prob(logits, raw)
 
     def rollout(state, key, params, normalizer):
+        key, key_fresh = jax.random.split(key)
+        fresh = wrappers.reset_batch(env, key_fresh, num_envs)  # as the trainer: once per rollout
+
         def one_step(s, key_t):
             action, raw, log_prob = act(key_t, s.obs, params, normalizer)
             nstate = wrappers.step_batch(env, s, action)
@@ -126,7 +113,7 @@ def time_env_loop(env, num_envs: int, steps: int, repeats: int, seed: int,
                 out.update(obs=s.obs, action=raw, log_prob=log_prob, reward=nstate.reward,
                            next_obs=nstate.obs, done_mask=nstate.done,
                            truncation=nstate.info["truncation"])
-            return wrappers.autoreset(env, nstate), out
+            return wrappers.autoreset(nstate, fresh), out
 
         state, out = jax.lax.scan(one_step, state, jax.random.split(key, steps))
         return state, out
@@ -134,40 +121,34 @@ def time_env_loop(env, num_envs: int, steps: int, repeats: int, seed: int,
     params = normalizer = None
     if policy is not None:
         _, params, normalizer = policy
-    key = jax.random.PRNGKey(seed)
-    key_reset, key_run = jax.random.split(key)
-    state = jax.jit(lambda k: wrappers.reset_batch(env, k, num_envs))(key_reset)
+    key_reset, key_run = jax.random.split(jax.random.PRNGKey(seed))
+    state = {"env": jax.jit(lambda k: wrappers.reset_batch(env, k, num_envs))(key_reset),
+             "key": key_run}
     t = time.perf_counter()
-    compiled = jax.jit(rollout, donate_argnums=0).lower(state, key_run, params, normalizer).compile()
+    compiled = jax.jit(rollout, donate_argnums=0).lower(
+        state["env"], key_run, params, normalizer).compile()
     compile_s = time.perf_counter() - t
-    times, dones = [], 0.0
-    for i in range(repeats + 1):
-        key_run, key_i = jax.random.split(key_run)
+
+    def call():
+        state["key"], key_i = jax.random.split(state["key"])
         t = time.perf_counter()
-        state, out = compiled(state, key_i, params, normalizer)
-        jax.block_until_ready((state, out))
-        if i > 0:  # the first call is untimed
-            times.append(time.perf_counter() - t)
-            dones += float(out["done"].sum())
-    sec = common.median(times)
-    return {
-        "compile_s": compile_s,
-        "call_seconds": times,
-        "env_steps_per_call": num_envs * steps,
-        "env_steps_per_s": num_envs * steps / sec,
-        "episodes_per_1k_steps": 1000.0 * dones / (num_envs * steps * repeats),
-    }
+        state["env"], out = compiled(state["env"], key_i, params, normalizer)
+        jax.block_until_ready((state["env"], out))
+        dt = time.perf_counter() - t
+        return dt, float(out["done"].sum()), 0.0
+
+    return compile_s, call
 
 
 def measure(num_envs: int, args, overrides) -> dict[str, Any]:
-    """All variants at one batch size; returns a JSON-ready dict."""
+    """All variants at one batch size, timed in interleaved rounds; JSON-ready dict."""
     k = args.iterations_per_chunk
     n_chunks = args.warmup_chunks + args.chunks
     common.log(f"{num_envs} envs: building the trainer")
     run = make_run(args.config, num_envs, k, n_chunks, overrides)
     unroll = int(run.cfg.ppo.unroll_length)
     epochs = int(run.cfg.ppo.num_epochs)
-    steps = k * unroll  # env steps per env in one trainer chunk; raw loops match it
+    steps = k * unroll  # env steps per env in one trainer chunk; the loops match it
     out: dict[str, Any] = {
         "num_envs": num_envs,
         "unroll_length": unroll,
@@ -178,25 +159,50 @@ def measure(num_envs: int, args, overrides) -> dict[str, Any]:
         "iterations_per_chunk": k,
         "timed_chunks": args.chunks,
     }
-    common.log(f"{num_envs} envs: trainer (num_epochs={epochs})")
-    trainer = time_trainer(run, args.warmup_chunks, args.chunks)
-    carry = trainer.pop("carry")
-    out["trainer"] = trainer
-    common.log(f"{num_envs} envs: raw env loop")
-    out["raw"] = time_env_loop(run.env, num_envs, steps, args.chunks, args.seed)
+    calls, compile_s = {}, {}
+    common.log(f"{num_envs} envs: compiling the trainer (num_epochs={epochs})")
+    compile_s["trainer"], calls["trainer"], first = make_trainer_call(run)
+    common.log(f"{num_envs} envs: compiling the raw env loop")
+    compile_s["raw"], calls["raw"] = make_loop_call(run.env, num_envs, steps, args.seed)
     if args.split in ("both", "rollout"):
-        common.log(f"{num_envs} envs: rollout-only loop (policy + env)")
-        policy = (run.fns.networks, carry.params, carry.normalizer)
-        out["rollout"] = time_env_loop(run.env, num_envs, steps, args.chunks, args.seed, policy)
+        common.log(f"{num_envs} envs: compiling the rollout-only loop (policy + env)")
+        policy = (run.fns.networks, first.params, first.normalizer)
+        compile_s["rollout"], calls["rollout"] = make_loop_call(
+            run.env, num_envs, steps, args.seed, policy)
     if args.split in ("both", "epochs") and epochs > 1:
-        common.log(f"{num_envs} envs: trainer with num_epochs=1")
+        common.log(f"{num_envs} envs: compiling the trainer with num_epochs=1")
         run1 = make_run(args.config, num_envs, k, n_chunks, [*overrides, ("ppo.num_epochs", 1)])
-        one = time_trainer(run1, args.warmup_chunks, args.chunks)
-        one.pop("carry")
-        out["trainer_1_epoch"] = one
+        compile_s["trainer_1_epoch"], calls["trainer_1_epoch"], _ = make_trainer_call(run1)
+
+    names = list(calls)
+    for _ in range(args.warmup_chunks):
+        for name in names:
+            calls[name]()
+    common.log(f"{num_envs} envs: {args.chunks} timed rounds of {', '.join(names)}")
+    record = {name: {"seconds": [], "episodes": 0.0, "active": 0.0} for name in names}
+    for r in range(args.chunks):
+        for name in names[r % len(names):] + names[: r % len(names)]:  # rotate the order
+            dt, episodes, active = calls[name]()
+            record[name]["seconds"].append(dt)
+            record[name]["episodes"] += episodes
+            record[name]["active"] += active
+    per_call = num_envs * steps
+    for name in names:
+        rec = record[name]
+        if name.startswith("trainer") and rec["active"] != k * args.chunks:
+            raise RuntimeError(f"{name}: {rec['active']} of {k * args.chunks} timed iterations ran")
+        sec = common.median(rec["seconds"])
+        out[name] = {
+            "compile_s": compile_s[name],
+            "call_seconds": rec["seconds"],
+            "env_steps_per_call": per_call,
+            "env_steps_per_s": per_call / sec,
+            "iteration_s": sec / k,
+            "episodes_per_1k_steps": 1000.0 * rec["episodes"] / (per_call * args.chunks),
+        }
     out["ratio_trainer_over_raw"] = out["trainer"]["env_steps_per_s"] / out["raw"]["env_steps_per_s"]
     out["split"] = split_iteration(out)
-    common.log(f"{num_envs} envs: trainer {trainer['env_steps_per_s']:,.0f} / raw "
+    common.log(f"{num_envs} envs: trainer {out['trainer']['env_steps_per_s']:,.0f} / raw "
                f"{out['raw']['env_steps_per_s']:,.0f} env steps/s = {out['ratio_trainer_over_raw']:.3f}")
     return out
 
@@ -220,6 +226,13 @@ def split_iteration(r: dict[str, Any]) -> dict[str, float]:
     return split
 
 
+def _share(split: dict[str, float], key: str) -> str:
+    """'seconds (percent of the iteration)' or '-' when that variant was not run."""
+    if key not in split:
+        return "-"
+    return f"{split[key]:.3f} ({100 * split[key] / split['iteration']:.0f}%)"
+
+
 def to_markdown(result: dict[str, Any]) -> str:
     rows, split_rows = [], []
     for r in result["sizes"]:
@@ -229,18 +242,15 @@ def to_markdown(result: dict[str, Any]) -> str:
             common.fmt_int(r["rollout"]["env_steps_per_s"]) if "rollout" in r else "-",
             common.fmt_int(r["trainer"]["env_steps_per_s"]),
             f"**{r['ratio_trainer_over_raw']:.2f}**",
-            f"{r['raw']['episodes_per_1k_steps']:.1f} / {r['trainer']['episodes_per_1k_steps']:.1f}",
+            " / ".join(f"{r[v]['episodes_per_1k_steps']:.1f}" if v in r else "-"
+                       for v in ("raw", "rollout", "trainer")),
             f"{r['trainer']['compile_s']:.0f}",
         ])
         s = r["split"]
         total = s["iteration"]
-
-        def part(key):
-            return f"{s[key]:.3f} ({100 * s[key] / total:.0f}%)" if key in s else "-"
-
+        parts = [_share(s, key) for key in ("env", "policy_in_rollout", "learner_non_sgd", "sgd")]
         split_rows.append([
-            r["num_envs"], f"{total:.3f}", part("env"), part("policy_in_rollout"),
-            part("learner_non_sgd"), part("sgd"),
+            r["num_envs"], f"{total:.3f}", *parts,
             f"{total - sum(s.get(k, 0.0) for k in ('env', 'policy_in_rollout', 'learner_non_sgd', 'sgd')):+.3f}"
             if "sgd" in s and "rollout" in s else "-",
         ])
@@ -249,12 +259,15 @@ def to_markdown(result: dict[str, Any]) -> str:
         f"Humanoid (`{result['config']}`), network policy {first['policy_hidden']} / value "
         f"{first['value_hidden']}, unroll {first['unroll_length']}, {first['num_minibatches']} "
         f"minibatches, {first['num_epochs']} epochs; {first['iterations_per_chunk']} iterations "
-        f"per chunk, median of {first['timed_chunks']} timed chunks after 1 untimed. "
+        f"per chunk (raw and rollout-only loops: the same env steps per call); median of "
+        f"{first['timed_chunks']} interleaved rounds after 1 untimed. Raw actions are "
+        "tanh(N(0, 1)) per dimension; rollout-only acts with the initial policy. "
         "Goal: trainer / raw >= 0.8.",
         "",
         common.markdown_table(
             ["envs", "raw env steps/s", "rollout-only env steps/s", "trainer env steps/s",
-             "trainer / raw", "episodes per 1k steps (raw / trainer)", "trainer compile s"],
+             "trainer / raw", "episodes per 1k steps (raw / rollout / trainer)",
+             "trainer compile s (default XLA cache)"],
             rows,
         ),
         "",
@@ -280,7 +293,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--config", default=str(CONFIG), help="trainer YAML (default: %(default)s)")
     p.add_argument("--num-envs", type=int, nargs="+", default=[128, 512])
     p.add_argument("--iterations-per-chunk", type=int, default=2)
-    p.add_argument("--chunks", type=int, default=3, help="timed chunks (and raw calls)")
+    p.add_argument("--chunks", type=int, default=6,
+                   help="timed rounds (one trainer chunk and one call of each loop per round)")
     p.add_argument("--warmup-chunks", type=int, default=1)
     p.add_argument("--split", choices=("both", "epochs", "rollout", "none"), default="both",
                    help="which time-split variants to run besides trainer and raw")

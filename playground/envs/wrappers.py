@@ -71,17 +71,17 @@ def step_batch(env: Env, state: State, action: jax.Array) -> State:
     return guard_non_finite(jax.vmap(env.step)(state, action))
 
 
-def autoreset(env: Env, state: State) -> State:
-    """Replace envs with done=1 by fresh episodes; others pass through unchanged.
+def autoreset(state: State, fresh: State) -> State:
+    """Replace envs with done=1 by their episode from `fresh`; others pass through.
 
-    Reset keys are split from each env's own `info["rng"]`, so the result is a pure
-    function of the state. The reset runs only when some env is done (a real
-    `lax.cond` at batch level, not a per-env select of two computed branches).
+    `fresh` is a batch of new episodes drawn once per rollout (`reset_batch`), so a
+    step pays for a select, not for a reset of the whole batch whenever any env
+    finishes. Each fresh episode has its own rng, command and randomized model; an
+    env that finishes twice within one rollout restarts from the same draw. The
+    select runs only when some env is done (a batch-level `lax.cond`).
     """
 
     def do_reset(s: State) -> State:
-        keys = jax.vmap(lambda k: jax.random.split(k)[1])(s.info["rng"])
-        fresh = _with_nan_metric(jax.vmap(env.reset)(keys))
         done = s.done > 0.5
 
         def pick(new, old):

@@ -31,7 +31,7 @@ def env():
 def fns(env):
     reset = jax.jit(functools.partial(wrappers.reset_batch, env, num_envs=B))
     step = jax.jit(functools.partial(wrappers.step_batch, env))
-    autoreset = jax.jit(functools.partial(wrappers.autoreset, env))
+    autoreset = jax.jit(wrappers.autoreset)
     return reset, step, autoreset
 
 
@@ -50,8 +50,10 @@ def test_non_finite_physics_ends_and_resets_only_that_env(env, fns):
     assert float(nxt.reward[0]) == 0.0
     assert np.isfinite(np.asarray(nxt.obs["state"])).all()
     assert np.asarray(nxt.done[1:]).tolist() == [0.0, 0.0]
-    after = autoreset(nxt)
+    fresh = reset(jax.random.PRNGKey(9))
+    after = autoreset(nxt, fresh)
     assert int(after.info["step"][0]) == 0 and np.isfinite(np.asarray(after.data.qvel[0])).all()
+    np.testing.assert_array_equal(np.asarray(after.data.qpos[0]), np.asarray(fresh.data.qpos[0]))
     assert np.asarray(after.info["step"][1:]).tolist() == [2, 2]  # the others run on
 
 

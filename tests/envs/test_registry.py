@@ -19,11 +19,12 @@ def test_task_resets_and_steps(task):
 
     def rollout(key):
         state = wrappers.reset_batch(env, key, NUM_ENVS)
+        fresh = wrappers.reset_batch(env, jax.random.fold_in(key, 1), NUM_ENVS)
         actions = jax.random.uniform(key, (3, NUM_ENVS, env.action_size), minval=-1, maxval=1)
 
         def body(s, a):
             ns = wrappers.step_batch(env, s, a)
-            return wrappers.autoreset(env, ns), ns
+            return wrappers.autoreset(ns, fresh), ns
 
         return state, jax.lax.scan(body, state, actions)[1]
 

@@ -132,6 +132,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
 
     def rollout(carry: TrainCarry, key: jax.Array):
         """Unroll the stochastic policy; returns new env/episode state, [T, B] data, metrics."""
+        key, key_fresh = jax.random.split(key)
+        fresh = wrappers.reset_batch(env, key_fresh, num_envs)  # episodes for envs that finish
 
         def one_step(c, key_t):
             env_state, episode = c
@@ -163,7 +165,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
                 "nan_resets": jnp.sum(nstate.metrics["nan_resets"]),
             }
             episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done))
-            return (wrappers.autoreset(env, nstate), episode), (transition, step_metrics)
+            return (wrappers.autoreset(nstate, fresh), episode), (transition, step_metrics)
 
         (env_state, episode), (data, step_metrics) = jax.lax.scan(
             one_step, (carry.env_state, carry.episode), jax.random.split(key, unroll)
