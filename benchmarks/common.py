@@ -81,8 +81,28 @@ def machine_info() -> dict[str, Any]:
 
 
 def command_line(script: str) -> str:
-    """The command that reproduces this process, as a user would type it."""
-    return shlex.join([".venv/bin/python", f"benchmarks/{script}", *sys.argv[1:]])
+    """The command that reproduces this process, as a user would type it (minus --json)."""
+    args, skip = [], False
+    for arg in sys.argv[1:]:
+        if skip:
+            skip = False
+        elif arg == "--json":
+            skip = True
+        elif not arg.startswith("--json="):
+            args.append(arg)
+    return shlex.join([".venv/bin/python", f"benchmarks/{script}", *args])
+
+
+def machine_line(machine: dict[str, Any]) -> str:
+    """One markdown line: date, cores, CPU, versions, commit."""
+    pk = machine["packages"]
+    versions = ", ".join(f"{name} {pk.get(name)}" for name in
+                         ("jax", "jaxlib", "brax", "flax", "mujoco", "mujoco-mjx", "optax"))
+    commit = (machine.get("git_commit") or "unknown")[:10]
+    dirty = " + uncommitted changes" if machine.get("git_dirty") else ""
+    return (f"Measured {machine['date_utc']} on {machine['nproc']} CPU cores "
+            f"({machine['cpu_model']}), Python {machine['python']}; {versions}; "
+            f"git {commit}{dirty}.")
 
 
 def median(values: list[float]) -> float:
