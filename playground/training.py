@@ -13,7 +13,6 @@ from playground.envs import mjx_compat  # noqa: F401  (first mjx import: keeps i
 import concurrent.futures
 import dataclasses
 import json
-import math
 import os
 import pathlib
 import time
@@ -42,11 +41,6 @@ def configure_jax(cfg) -> None:
         jax.config.update("jax_compilation_cache_dir", str(path))
         jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-
-
-def _finite_float(x) -> float | None:
-    x = float(x)
-    return x if math.isfinite(x) else None
 
 
 def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
