@@ -133,6 +133,14 @@ def write_json(path: str | pathlib.Path | None, result: dict[str, Any]) -> None:
         pathlib.Path(path).write_text(json.dumps(result, indent=2, default=str))
 
 
+def publish(result: dict[str, Any], to_markdown, json_path) -> dict[str, Any]:
+    """Attach the markdown section, print it, and write the JSON for run_all.py."""
+    result["markdown"] = to_markdown(result)
+    print(result["markdown"])
+    write_json(json_path, result)
+    return result
+
+
 def log(message: str) -> None:
     """Progress on stderr, so stdout stays the result."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -316,10 +316,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "machine": common.machine_info(),
         "sizes": [measure(n, args, overrides) for n in args.num_envs],
     }
-    result["markdown"] = to_markdown(result)
-    print(result["markdown"])
-    common.write_json(args.json, result)
-    return result
+    return common.publish(result, to_markdown, args.json)
 
 
 if __name__ == "__main__":

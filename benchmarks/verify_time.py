@@ -132,10 +132,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "all_passed": all(r["exit_code"] == 0 for r in runs),
         },
     }
-    result["markdown"] = to_markdown(result)
-    print(result["markdown"])
-    common.write_json(args.json, result)
-    return result
+    return common.publish(result, to_markdown, args.json)
 
 
 if __name__ == "__main__":

@@ -558,9 +558,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["throughput"] = part_throughput(args)
     if "learning" in parts:
         result["learning"] = part_learning(args)
-    result["markdown"] = to_markdown(result)
-    print(result["markdown"])
-    common.write_json(args.json, result)
+    common.publish(result, to_markdown, args.json)
     if tmp is not None:
         tmp.cleanup()
     return result

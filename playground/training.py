@@ -61,10 +61,7 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     for k, v in m.items():
         if k in skip:
             continue
-        name = k if k.startswith("reward/") else (f"train/{k}" if "/" not in k else k)
-        if k in ("vx", "vx_error", "vy_error", "yaw_rate_error", "base_height"):
-            name = f"task/{k}"
-        row[name] = float(v.mean())
+        row[k if "/" in k else f"train/{k}"] = float(v.mean())  # reward/*, task/* as named
     return row
 
 

@@ -322,8 +322,7 @@ class LocomotionEnv(Env):
             parts.append(jnp.array([jnp.sin(info["phase"]), jnp.cos(info["phase"])]))
         return jnp.concatenate(parts).astype(F32)
 
-    def _observe(self, data, info, key) -> tuple[dict[str, jax.Array], dict]:
-        sensors = self._sensors(data)
+    def _observe(self, sensors, info, key) -> tuple[dict[str, jax.Array], dict]:
         clean = self._frame(sensors, info)
         noisy = clean + self.noise_vec * jax.random.uniform(key, clean.shape, F32, -1.0, 1.0)
         history = jnp.concatenate([noisy[None], info["obs_history"][:-1]], axis=0)
@@ -377,7 +376,7 @@ class LocomotionEnv(Env):
             "obs_history": jnp.zeros((self.history, self.frame_size), F32),
         }
         # the first frame fills the whole history
-        obs, info = self._observe(data, info, key_obs)
+        obs, info = self._observe(self._sensors(data), info, key_obs)
         frame = info["obs_history"][0]
         info["obs_history"] = jnp.broadcast_to(frame, info["obs_history"].shape)
         obs = {**obs, "state": info["obs_history"].reshape(-1)}
@@ -459,7 +458,7 @@ class LocomotionEnv(Env):
         info["rng"] = key
         truncation = ((step >= self.episode_length) & (terminated < 0.5)).astype(F32)
         info["truncation"] = truncation
-        obs, info = self._observe(data, info, key_obs)
+        obs, info = self._observe(sensors, info, key_obs)
         metrics = {f"reward/{k}": v for k, v in weighted.items()}
         metrics.update({
             "vx": sensors["linvel"][0],

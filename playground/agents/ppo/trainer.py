@@ -79,6 +79,11 @@ class TrainFns:
     policy: Callable  # deterministic (normalizer, policy_params, obs) -> action
 
 
+def metric_name(env_key: str) -> str:
+    """Logged name of an env metric: reward terms keep `reward/`, the rest go under `task/`."""
+    return env_key if env_key.startswith("reward/") else f"task/{env_key}"
+
+
 def _tree_all_finite(tree) -> jax.Array:
     leaves = [x for x in jax.tree_util.tree_leaves(tree) if jnp.issubdtype(x.dtype, jnp.floating)]
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(x)) for x in leaves]))
@@ -161,7 +166,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
                 "episode_length_sum": jnp.sum(lengths * done),
                 "episodes": jnp.sum(done),
                 "terminations": jnp.sum(transition.termination),
-                **{k: jnp.mean(v) for k, v in nstate.metrics.items() if k != "nan_resets"},
+                **{metric_name(k): jnp.mean(v) for k, v in nstate.metrics.items()
+                   if k != "nan_resets"},
                 "nan_resets": jnp.sum(nstate.metrics["nan_resets"]),
             }
             episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done))
@@ -348,8 +354,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         }
         per_step = jnp.maximum(length, 1.0)
         for k in metric_names:
-            name = k if k.startswith("reward/") else f"task/{k}"
-            out[f"eval/{name}"] = jnp.mean(sums[k] / per_step)
+            out[f"eval/{metric_name(k)}"] = jnp.mean(sums[k] / per_step)
         return out
 
     return TrainFns(
