@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from playground.agents.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN
+from playground.serve.spec import spec_hash
 
+__all__ = ["SPEC_VERSION", "make_policy_spec", "spec_hash"]
 SPEC_VERSION = 1
-#: Fields that may differ between two checkpoints of one contract.
-_VOLATILE = ("normalizer", "provenance", "config_sha256", "robot_xml")
 
 
 def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) -> dict[str, Any]:
@@ -58,9 +58,3 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
     }
     return spec
 
-
-def spec_hash(spec: dict) -> str:
-    """Hash of the contract itself (normalizer values and provenance excluded)."""
-    contract = {k: v for k, v in spec.items() if k not in _VOLATILE}
-    contract["normalizer_layout"] = {k: spec["normalizer"][k] for k in ("enabled", "eps", "clip")}
-    return hashlib.sha256(json.dumps(contract, sort_keys=True).encode()).hexdigest()

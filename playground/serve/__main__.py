@@ -1,0 +1,104 @@
+"""python -m playground.serve --bundle DIR [--bind tcp://127.0.0.1:5555] [options]
+
+Serves an exported policy bundle (playground/export.py) over ZMQ; the wire protocol is
+in docs/serving.md. Binds to loopback unless another address is given. With
+`--replay rec.npz` it serves the recording's `actions` open-loop instead (the bundle
+still defines the contract: spec hash and observation size).
+
+Exit codes: 0 stopped (SIGINT/SIGTERM), 2 bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pathlib
+import signal
+import sys
+import threading
+
+import zmq
+
+from playground.serve import protocol
+from playground.serve.bundle import BACKENDS, Bundle, BundleError, make_policy
+from playground.serve.server import CurveConfig, PolicyServer, load_replay
+
+LOOPBACK = ("tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m playground.serve", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--bundle", required=True, type=pathlib.Path, help="exported bundle directory")
+    p.add_argument("--bind", default="tcp://127.0.0.1:5555",
+                   help="ZMQ endpoint (default: %(default)s, loopback only)")
+    p.add_argument("--backend", choices=sorted(BACKENDS), default="numpy",
+                   help="forward pass: numpy (default) or onnx (needs onnxruntime)")
+    p.add_argument("--max-message-bytes", type=int, default=protocol.DEFAULT_MAX_MESSAGE_BYTES,
+                   help="larger requests get a too_large error reply (default: %(default)s)")
+    p.add_argument("--curve-secret", type=pathlib.Path,
+                   help="server secret key file (python -m playground.serve.keys); turns CURVE on")
+    p.add_argument("--curve-clients", type=pathlib.Path,
+                   help="folder of allowed client public key files (*.key)")
+    p.add_argument("--no-reload", action="store_true", help="refuse reload requests")
+    p.add_argument("--replay", type=pathlib.Path, help="serve this recording's actions open-loop")
+    p.add_argument("--replay-loop", action="store_true", help="start the recording over at its end")
+    p.add_argument("--stats-every", type=float, default=0.0, metavar="S",
+                   help="print a stats line every S seconds (default: off)")
+    return p
+
+
+def make_server(args) -> PolicyServer:
+    if (args.curve_secret is None) != (args.curve_clients is None):
+        raise BundleError("--curve-secret and --curve-clients go together")
+    curve = None
+    if args.curve_secret is not None:
+        for path in (args.curve_secret, args.curve_clients):
+            if not path.exists():
+                raise BundleError(f"{path}: not found")
+        curve = CurveConfig(args.curve_secret, args.curve_clients)
+    if args.max_message_bytes < 256:
+        raise BundleError("--max-message-bytes must be at least 256")
+    bundle = Bundle(args.bundle)
+    if args.replay is not None:
+        policy, mode = load_replay(args.replay, bundle.action_size, args.replay_loop), "replay"
+    else:
+        policy, mode = make_policy(bundle, args.backend), "policy"
+    return PolicyServer(bundle, policy, args.bind, backend=args.backend, mode=mode,
+                        max_message_bytes=args.max_message_bytes, curve=curve,
+                        allow_reload=not args.no_reload)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        server = make_server(args)
+    except (BundleError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except zmq.ZMQError as exc:
+        print(f"error: cannot bind {args.bind}: {exc}", file=sys.stderr)
+        return 2
+    if not args.bind.startswith(LOOPBACK) and args.curve_secret is None:
+        print(f"warning: {args.bind} is reachable from other machines and CURVE is off: "
+              "anyone who can connect can drive this robot", file=sys.stderr)
+    signal.signal(signal.SIGTERM, lambda *_: server.stop())
+    signal.signal(signal.SIGINT, lambda *_: server.stop())
+    if args.stats_every > 0:
+        def report():
+            while not server._stop.wait(args.stats_every):
+                s = server.stats()
+                print(f"stats: {s['counts']} errors {s['errors_by_code']} server_us "
+                      f"p50 {s['server_us']['p50']} p99 {s['server_us']['p99']}", flush=True)
+
+        threading.Thread(target=report, daemon=True).start()
+    what = f"replay of {args.replay}" if args.replay else f"{args.backend} policy"
+    print(f"serving {args.bundle} ({what}, spec {server.bundle.spec_hash[:12]}, obs "
+          f"{server.bundle.obs_size}, action {server.bundle.action_size}) on {server.endpoint}"
+          f"{' with CURVE' if args.curve_secret else ''}", flush=True)
+    server.serve_forever()
+    print("stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

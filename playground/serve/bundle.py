@@ -1,0 +1,229 @@
+"""An exported policy bundle and its forward pass, in numpy (onnxruntime optional).
+
+A bundle directory holds (written by `playground/export.py`):
+
+    policy.npz        layer_<i>/kernel [in, out] and layer_<i>/bias [out], float32, in
+                      order (the last layer is the action-mean head only);
+                      normalizer/mean, normalizer/std [obs], normalizer/eps, normalizer/clip
+    policy_spec.json  {"spec": <the checkpoint's policy spec>, "spec_hash": ...,
+                       "config_sha256": ..., "bundle": {format, sha256 of policy.npz, ...}}
+    policy.onnx       the same function as an ONNX graph (input "obs" [N, obs], output
+                      "action" [N, action])
+
+The deterministic action is
+    z = clip((obs - mean) / std, -clip, clip)      (only if spec.normalizer.enabled)
+    h = act(z W0 + b0) ... ; loc = h W_last + b_last
+    action = tanh(loc)  (squash "tanh")  or  clip(loc, -1, 1)  (squash "clip")
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import pathlib
+from typing import Any
+
+import numpy as np
+
+from playground.serve.spec import action_size, spec_hash
+
+NPZ_NAME = "policy.npz"
+SPEC_NAME = "policy_spec.json"
+ONNX_NAME = "policy.onnx"
+BUNDLE_FORMAT = 1
+ACTIVATIONS = ("swish", "relu", "elu", "tanh")
+SQUASHES = ("tanh", "clip")
+
+
+class BundleError(ValueError):
+    """A bundle that cannot be served; the message is one line."""
+
+
+def file_sha256(path: pathlib.Path) -> str:
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
+
+
+class Bundle:
+    """The arrays and spec of one exported policy (validated on load)."""
+
+    def __init__(self, directory: str | pathlib.Path):
+        self.directory = pathlib.Path(directory)
+        spec_path, npz_path = self.directory / SPEC_NAME, self.directory / NPZ_NAME
+        for path in (spec_path, npz_path):
+            if not path.is_file():
+                raise BundleError(f"{path}: not found (a bundle is written by playground/export.py)")
+        try:
+            doc = json.loads(spec_path.read_text())
+            self.spec: dict[str, Any] = doc["spec"]
+            self.spec_hash: str = doc["spec_hash"]
+            self.config_sha256: str = doc["config_sha256"]
+            meta = doc["bundle"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise BundleError(f"{spec_path}: not a policy spec file ({exc})") from None
+        if spec_hash(self.spec) != self.spec_hash:
+            raise BundleError(f"{spec_path}: spec_hash does not match the spec (edited by hand?)")
+        if meta.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{spec_path}: bundle format {meta.get('format')}, expected {BUNDLE_FORMAT}")
+        if file_sha256(npz_path) != meta.get("npz_sha256"):
+            raise BundleError(f"{npz_path}: sha256 differs from the one in {SPEC_NAME}")
+        try:
+            with np.load(npz_path, allow_pickle=False) as npz:
+                self.arrays = {k: np.asarray(npz[k]) for k in npz.files}
+        except (OSError, ValueError) as exc:
+            raise BundleError(f"{npz_path}: unreadable ({exc})") from None
+        self.meta = meta
+        self._check()
+
+    @property
+    def obs_size(self) -> int:
+        return int(self.spec["network"]["input_size"])
+
+    @property
+    def action_size(self) -> int:
+        return action_size(self.spec)
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.meta["layers"])
+
+    def layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        return [(self.arrays[f"layer_{i}/kernel"], self.arrays[f"layer_{i}/bias"])
+                for i in range(self.num_layers)]
+
+    def _check(self) -> None:
+        net = self.spec["network"]
+        if net["activation"] not in ACTIVATIONS or net["squash"] not in SQUASHES:
+            raise BundleError(f"unsupported network {net['activation']}/{net['squash']}")
+        width = self.obs_size
+        for i in range(self.num_layers):
+            kernel = self.arrays.get(f"layer_{i}/kernel")
+            bias = self.arrays.get(f"layer_{i}/bias")
+            if kernel is None or bias is None or kernel.ndim != 2 or kernel.shape[0] != width \
+                    or bias.shape != (kernel.shape[1],):
+                raise BundleError(f"layer {i}: missing or mis-shaped arrays")
+            width = kernel.shape[1]
+        if width != self.action_size:
+            raise BundleError(f"last layer has {width} outputs, the spec {self.action_size} actions")
+        for key in ("normalizer/mean", "normalizer/std"):
+            if self.arrays.get(key, np.zeros(0)).shape != (self.obs_size,):
+                raise BundleError(f"{key}: missing or not of size {self.obs_size}")
+
+
+class NumpyPolicy:
+    """The deterministic actor in numpy, preallocated for one observation per call.
+
+    `__call__(obs)` returns a view of an internal buffer, overwritten by the next call
+    (copy it to keep it). `batch(obs[N, n])` is the allocating path for many rows.
+    """
+
+    def __init__(self, bundle: Bundle):
+        spec = bundle.spec
+        norm = spec["normalizer"]
+        self.obs_size, self.action_size = bundle.obs_size, bundle.action_size
+        self.normalize = bool(norm["enabled"])
+        self.mean = bundle.arrays["normalizer/mean"].astype(np.float32)
+        # std is floored at eps by the trainer already; the floor again costs nothing
+        std = np.maximum(bundle.arrays["normalizer/std"].astype(np.float32),
+                         np.float32(bundle.arrays["normalizer/eps"]))
+        self.std = std
+        self.clip = np.float32(bundle.arrays["normalizer/clip"])
+        self.activation = spec["network"]["activation"]
+        self.squash = spec["network"]["squash"]
+        self.layers = [(np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32))
+                       for w, b in bundle.layers()]
+        self._z = np.zeros(self.obs_size, np.float32)
+        self._h = [np.zeros(w.shape[1], np.float32) for w, _ in self.layers]
+        self._t = [np.zeros(w.shape[1], np.float32) for w, _ in self.layers]
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        """obs [obs_size] float32 -> action [action_size] (internal buffer)."""
+        x = obs
+        if self.normalize:
+            z = self._z
+            np.subtract(obs, self.mean, out=z)
+            np.divide(z, self.std, out=z)  # divide, as JAX does: no reciprocal rounding
+            np.clip(z, -self.clip, self.clip, out=z)
+            x = z
+        last = len(self.layers) - 1
+        for i, (w, b) in enumerate(self.layers):
+            h = self._h[i]
+            np.matmul(x, w, out=h)
+            np.add(h, b, out=h)
+            if i < last:
+                _activate(self.activation, h, self._t[i])
+            x = h
+        if self.squash == "tanh":
+            np.tanh(x, out=x)
+        else:
+            np.clip(x, -1.0, 1.0, out=x)
+        return x
+
+    def batch(self, obs: np.ndarray) -> np.ndarray:
+        """obs [N, obs_size] -> actions [N, action_size] (new array)."""
+        x = np.asarray(obs, np.float32)
+        if self.normalize:
+            x = np.clip((x - self.mean) / self.std, -self.clip, self.clip)
+        last = len(self.layers) - 1
+        for i, (w, b) in enumerate(self.layers):
+            x = x @ w + b
+            if i < last:
+                x = _activate(self.activation, x, np.empty_like(x))
+        return np.tanh(x) if self.squash == "tanh" else np.clip(x, -1.0, 1.0)
+
+
+def _activate(name: str, h: np.ndarray, tmp: np.ndarray) -> np.ndarray:
+    """In place on `h` (tmp: scratch of the same shape)."""
+    if name == "swish":  # x * sigmoid(x) = u + u * tanh(u), u = x / 2: no exp overflow
+        np.multiply(h, 0.5, out=h)
+        np.tanh(h, out=tmp)
+        np.multiply(tmp, h, out=tmp)
+        np.add(h, tmp, out=h)
+    elif name == "relu":
+        np.maximum(h, 0.0, out=h)
+    elif name == "tanh":
+        np.tanh(h, out=h)
+    else:  # elu (alpha 1): x if x > 0 else exp(x) - 1
+        np.minimum(h, 0.0, out=tmp)
+        np.expm1(tmp, out=tmp)
+        np.maximum(h, 0.0, out=h)
+        np.add(h, tmp, out=h)
+    return h
+
+
+class OnnxPolicy:
+    """The bundle's policy.onnx through onnxruntime (optional backend, same call contract)."""
+
+    def __init__(self, bundle: Bundle, threads: int = 1):
+        try:
+            import onnxruntime  # optional: only this backend needs it
+        except ImportError:
+            raise BundleError("--backend onnx needs onnxruntime (pip install onnxruntime)") from None
+        path = bundle.directory / ONNX_NAME
+        if not path.is_file():
+            raise BundleError(f"{path}: not found")
+        if file_sha256(path) != bundle.meta.get("onnx_sha256"):
+            raise BundleError(f"{path}: sha256 differs from the one in {SPEC_NAME}")
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self.session = onnxruntime.InferenceSession(
+            str(path), options, providers=["CPUExecutionProvider"])
+        self.obs_size, self.action_size = bundle.obs_size, bundle.action_size
+        self._feed = {"obs": np.zeros((1, self.obs_size), np.float32)}
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        self._feed["obs"][0] = obs
+        return self.session.run(["action"], self._feed)[0][0]
+
+    def batch(self, obs: np.ndarray) -> np.ndarray:
+        return self.session.run(["action"], {"obs": np.asarray(obs, np.float32)})[0]
+
+
+BACKENDS = {"numpy": NumpyPolicy, "onnx": OnnxPolicy}
+
+
+def make_policy(bundle: Bundle, backend: str = "numpy"):
+    """The forward pass of `bundle` with `backend` ("numpy" or "onnx")."""
+    if backend not in BACKENDS:
+        raise BundleError(f"unknown backend {backend!r}; choose from {sorted(BACKENDS)}")
+    return BACKENDS[backend](bundle)

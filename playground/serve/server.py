@@ -1,0 +1,334 @@
+"""The policy server: one ZMQ ROUTER socket, one thread answering in arrival order.
+
+Every request gets exactly one reply; a malformed one gets an error reply and the
+server goes on. `act` requests are answered at once; `stats` and `info` are cheap;
+`reload` loads the new bundle in a worker thread while `act` requests keep being
+answered by the current policy, then swaps between two requests (only when the new
+spec hash equals the served one), so no control request waits behind it.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import dataclasses
+import pathlib
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import zmq
+from zmq.auth import load_certificate
+
+from playground.serve import protocol
+from playground.serve.bundle import Bundle, BundleError, make_policy
+from playground.serve.observation import ObservationBuilder, ObservationError
+from playground.serve.protocol import ProtocolError
+
+#: Latency samples kept for the stats percentiles (the most recent ones).
+LATENCY_WINDOW = 10_000
+#: ZMQ's own limit, far above ours: a peer beyond it is dropped without a reply, so ours
+#: (max_message_bytes, answered with "too_large") is what clients meet.
+ZMQ_HARD_LIMIT_FACTOR = 16
+
+
+@dataclasses.dataclass(frozen=True)
+class CurveConfig:
+    """CurveZMQ on the server: its secret certificate and a folder of allowed client public keys."""
+
+    server_secret_file: pathlib.Path
+    allowed_clients_dir: pathlib.Path
+
+
+class ReplayPolicy:
+    """Serves a recorded action sequence open-loop: the observation is checked, then ignored."""
+
+    def __init__(self, actions: np.ndarray, loop: bool = False):
+        self.actions = np.ascontiguousarray(actions, np.float32)
+        self.loop = loop
+        self.cursor = 0
+
+    def __call__(self, obs: np.ndarray) -> np.ndarray:
+        if self.cursor >= len(self.actions):
+            if not self.loop:
+                raise ProtocolError("replay_end", f"all {len(self.actions)} recorded actions served")
+            self.cursor = 0
+        action = self.actions[self.cursor]
+        self.cursor += 1
+        return action
+
+
+def load_replay(path: pathlib.Path, action_size: int, loop: bool = False) -> ReplayPolicy:
+    """A recording's `actions` [T, action_size] (npz, no pickle)."""
+    try:
+        with np.load(path, allow_pickle=False) as rec:
+            if "actions" not in rec.files:
+                raise BundleError(f"{path}: no 'actions' array (has {', '.join(rec.files)})")
+            actions = np.asarray(rec["actions"])
+    except (OSError, ValueError) as exc:
+        raise BundleError(f"{path}: unreadable recording ({exc})") from None
+    if actions.ndim != 2 or actions.shape[1] != action_size or len(actions) == 0:
+        raise BundleError(f"{path}: actions of shape {actions.shape}, expected [T>0, {action_size}]")
+    if not np.all(np.isfinite(actions)):
+        raise BundleError(f"{path}: non-finite recorded actions")
+    return ReplayPolicy(np.clip(actions, -1.0, 1.0), loop)
+
+
+class PolicyServer:
+    """Serve `bundle` (forward pass `policy`) on `bind` until `stop()`."""
+
+    def __init__(self, bundle: Bundle, policy: Callable[[np.ndarray], np.ndarray] | None = None,
+                 bind: str = "tcp://127.0.0.1:5555", *, backend: str = "numpy",
+                 max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
+                 curve: CurveConfig | None = None, allow_reload: bool = True,
+                 mode: str = "policy", log: Callable[[str], None] = print):
+        self.bundle = bundle
+        self.backend = backend
+        self.policy = policy if policy is not None else make_policy(bundle, backend)
+        self.mode = mode  # "policy" or "replay" (reload is refused when replaying)
+        self.max_message_bytes = int(max_message_bytes)
+        self.allow_reload = allow_reload and mode == "policy"
+        self.log = log
+        self.builder = ObservationBuilder(bundle.spec) if self._fields_possible() else None
+        self.context = zmq.Context()
+        self._auth = None
+        self.socket = self.context.socket(zmq.ROUTER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.MAXMSGSIZE, self.max_message_bytes * ZMQ_HARD_LIMIT_FACTOR)
+        self.socket.setsockopt(zmq.RCVHWM, 1000)
+        self.socket.setsockopt(zmq.SNDHWM, 1000)
+        if curve is not None:
+            self._setup_curve(curve)
+        self.socket.bind(bind)
+        self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
+        self._stop = threading.Event()
+        self._reload_pool = concurrent.futures.ThreadPoolExecutor(1, "bundle-reload")
+        self._reload: tuple[concurrent.futures.Future, list[bytes], int] | None = None
+        self.started = time.time()
+        self.counts = {"requests": 0, "act_ok": 0, "errors": 0, "reloads": 0}
+        self.error_counts: dict[str, int] = {}
+        self._server_us = np.zeros(LATENCY_WINDOW, np.float64)
+        self._policy_us = np.zeros(LATENCY_WINDOW, np.float64)
+        self._samples = 0
+
+    # --- setup ---------------------------------------------------------------------
+    def _fields_possible(self) -> bool:
+        return ObservationBuilder(self.bundle.spec).history == 1
+
+    def _setup_curve(self, curve: CurveConfig) -> None:
+        from zmq.auth.thread import ThreadAuthenticator  # starts a thread: only with CURVE
+
+        if not zmq.has("curve"):
+            raise BundleError("this libzmq has no CURVE support")
+        public, secret = load_certificate(str(curve.server_secret_file))
+        if secret is None:
+            raise BundleError(f"{curve.server_secret_file}: not a secret key file")
+        self._auth = ThreadAuthenticator(self.context)
+        self._auth.start()
+        self._auth.configure_curve(domain="*", location=str(curve.allowed_clients_dir))
+        self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+        self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+        self.socket.setsockopt(zmq.CURVE_SERVER, 1)
+
+    # --- loop ----------------------------------------------------------------------
+    def stop(self) -> None:
+        self._stop.set()
+
+    def serve_forever(self) -> None:
+        poller = zmq.Poller()
+        poller.register(self.socket, zmq.POLLIN)
+        try:
+            while not self._stop.is_set():
+                timeout = 5 if self._reload is not None else 100  # ms
+                if poller.poll(timeout):
+                    # drain what is queued before looking at the reload again
+                    for _ in range(64):
+                        try:
+                            frames = self.socket.recv_multipart(zmq.NOBLOCK)
+                        except zmq.Again:
+                            break
+                        self._handle(frames)
+                if self._reload is not None and self._reload[0].done():
+                    self._finish_reload()
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._reload_pool.shutdown(wait=False, cancel_futures=True)
+        if self._auth is not None:
+            self._auth.stop()
+            self._auth = None
+        self.socket.close(0)
+        self.context.term()
+
+    # --- requests ------------------------------------------------------------------
+    def _handle(self, frames: list[bytes]) -> None:
+        t0 = time.perf_counter()
+        self.counts["requests"] += 1
+        if len(frames) < 2:  # no payload after the routing identity: nothing to answer to
+            self._count_error("bad_request")
+            return
+        envelope, payload = frames[:-1], frames[-1]
+        seq = type_ = None
+        try:
+            size = sum(len(f) for f in frames[1:])
+            if size > self.max_message_bytes:
+                raise ProtocolError("too_large", f"{size} bytes > limit {self.max_message_bytes}")
+            if len(envelope) > 2 or (len(envelope) == 2 and envelope[1] != b""):
+                raise ProtocolError("bad_request", "frames: [payload] or [empty, payload] expected")
+            message = protocol.parse_request(payload, self.max_message_bytes)
+            seq, type_ = message["seq"], message["type"]
+            if type_ == "act":
+                reply = self._act(message, t0)
+            elif type_ == "stats":
+                reply = self._reply(message, **self.stats())
+            elif type_ == "info":
+                reply = self._reply(message, **self.info())
+            else:
+                reply = self._start_reload(message, envelope)
+                if reply is None:  # answered when the new bundle is in
+                    return
+        except ProtocolError as exc:
+            self._count_error(exc.code)
+            reply = protocol.error_reply(exc.code, str(exc), exc.seq if exc.seq is not None else seq,
+                                         exc.type or type_)
+        except Exception as exc:  # a bug in a policy must not take the robot's server down
+            self._count_error("internal")
+            reply = protocol.error_reply("internal", f"{type(exc).__name__}: {exc}", seq, type_)
+        self._send(envelope, reply)
+
+    def _send(self, envelope: list[bytes], reply: bytes) -> None:
+        try:
+            self.socket.send_multipart([*envelope, reply], zmq.NOBLOCK)
+        except zmq.ZMQError:  # peer gone or its queue full: ROUTER drops, we go on
+            pass
+
+    def _count_error(self, code: str) -> None:
+        self.counts["errors"] += 1
+        self.error_counts[code] = self.error_counts.get(code, 0) + 1
+
+    def _reply(self, message: dict, **fields: Any) -> bytes:
+        return protocol.pack({"v": protocol.PROTOCOL_VERSION, "type": message["type"],
+                              "seq": message["seq"], "ok": True, **fields})
+
+    def _act(self, message: dict, t0: float) -> bytes:
+        seq = message["seq"]
+        protocol.check_spec(message, self.bundle.spec_hash)
+        if "obs" in message:
+            dtype = message.get("dtype", "float32")
+            if dtype not in ("float32", "<f4"):
+                raise ProtocolError("bad_dtype", f"dtype {dtype!r}: only float32 is accepted", seq, "act")
+            obs = protocol.vector(message["obs"], self.bundle.obs_size, "obs", seq)
+        elif "fields" in message:
+            obs = self._obs_from_fields(message["fields"], seq)
+        else:
+            raise ProtocolError("bad_request", "act needs obs (or fields)", seq, "act")
+        t1 = time.perf_counter()
+        try:
+            action = self.policy(obs)
+        except ProtocolError as exc:
+            exc.seq, exc.type = seq, "act"
+            raise
+        t2 = time.perf_counter()
+        policy_us = (t2 - t1) * 1e6
+        server_us = (t2 - t0) * 1e6
+        i = self._samples % LATENCY_WINDOW
+        self._policy_us[i], self._server_us[i] = policy_us, server_us
+        self._samples += 1
+        self.counts["act_ok"] += 1
+        return protocol.pack({
+            "v": protocol.PROTOCOL_VERSION, "type": "act", "seq": seq, "ok": True,
+            "action": np.asarray(action, protocol.F32).tobytes(),
+            "timing": {"policy_us": round(policy_us, 1), "server_us": round(server_us, 1)},
+        })
+
+    def _obs_from_fields(self, fields: Any, seq: int) -> np.ndarray:
+        if self.builder is None:
+            raise ProtocolError("bad_request", "fields need a spec with history 1; send obs", seq, "act")
+        if not isinstance(fields, dict):
+            raise ProtocolError("bad_request", "fields: a map of name -> values", seq, "act")
+        values = {name: protocol.vector(fields[name], None, name, seq)
+                  for name in self.builder.names if name in fields}
+        unknown = sorted(set(fields) - set(self.builder.names))
+        if unknown:
+            raise ProtocolError("bad_request", f"fields: unknown names {', '.join(map(str, unknown))}",
+                                seq, "act")
+        try:
+            return self.builder.frame(values)
+        except ObservationError as exc:
+            raise ProtocolError("bad_size", str(exc), seq, "act") from None
+
+    # --- stats and info ------------------------------------------------------------
+    def stats(self) -> dict[str, Any]:
+        n = min(self._samples, LATENCY_WINDOW)
+        return {
+            "uptime_s": round(time.time() - self.started, 3),
+            "counts": dict(self.counts),
+            "errors_by_code": dict(self.error_counts),
+            "latency_window": n,
+            "server_us": protocol.percentiles(self._server_us[:n]),
+            "policy_us": protocol.percentiles(self._policy_us[:n]),
+            "spec_hash": self.bundle.spec_hash,
+            "npz_sha256": self.bundle.meta.get("npz_sha256"),
+            "reloading": self._reload is not None,
+        }
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "protocol": protocol.PROTOCOL_VERSION,
+            "spec_hash": self.bundle.spec_hash,
+            "config_sha256": self.bundle.config_sha256,
+            "obs_size": self.bundle.obs_size,
+            "action_size": self.bundle.action_size,
+            "ctrl_dt": float(self.bundle.spec["ctrl_dt"]),
+            "max_message_bytes": self.max_message_bytes,
+            "backend": self.backend,
+            "mode": self.mode,
+            "fields": self.builder is not None,
+            "spec": self.bundle.spec,
+        }
+
+    # --- hot reload ----------------------------------------------------------------
+    def _start_reload(self, message: dict, envelope: list[bytes]) -> bytes | None:
+        seq = message["seq"]
+        if not self.allow_reload:
+            raise ProtocolError("reload_refused", f"reload is disabled on this server ({self.mode})",
+                                seq, "reload")
+        protocol.check_spec(message, self.bundle.spec_hash)
+        path = message.get("bundle")
+        if not isinstance(path, str) or not path:
+            raise ProtocolError("bad_request", "reload needs bundle (a directory path)", seq, "reload")
+        if self._reload is not None:
+            raise ProtocolError("busy", "a reload is already running", seq, "reload")
+
+        def load():
+            bundle = Bundle(path)
+            return bundle, make_policy(bundle, self.backend)
+
+        self._reload = (self._reload_pool.submit(load), envelope, seq)
+        return None
+
+    def _finish_reload(self) -> None:
+        future, envelope, seq = self._reload
+        self._reload = None
+        message = {"type": "reload", "seq": seq}
+        try:
+            bundle, policy = future.result()
+            if bundle.spec_hash != self.bundle.spec_hash:
+                raise ProtocolError("reload_refused",
+                                    f"new bundle's spec {bundle.spec_hash[:12]} differs from the "
+                                    f"served {self.bundle.spec_hash[:12]}", seq, "reload")
+        except ProtocolError as exc:
+            self._count_error(exc.code)
+            self._send(envelope, protocol.error_reply(exc.code, str(exc), seq, "reload"))
+            return
+        except Exception as exc:  # BundleError, OSError, a broken onnx file, ...
+            self._count_error("reload_refused")
+            self._send(envelope, protocol.error_reply("reload_refused", f"{exc}", seq, "reload"))
+            return
+        self.bundle, self.policy = bundle, policy
+        self.counts["reloads"] += 1
+        self.log(f"reloaded {bundle.directory} (weights {bundle.meta.get('npz_sha256', '')[:12]})")
+        self._send(envelope, self._reply(message, npz_sha256=bundle.meta.get("npz_sha256"),
+                                         bundle=str(bundle.directory)))
