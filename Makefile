@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-uv/bin/uv)
 # The persistent XLA cache shared by every run and test of this checkout.
 export PLAYGROUND_CACHE ?= $(HOME)/.cache/playground/jax
 
-.PHONY: install verify test test-fast lint bench train docs clean
+.PHONY: install verify test test-fast lint bench train docs motions clean
 
 $(VENV)-uv/bin/uv:
 	$(PYTHON) -m venv $(VENV)-uv
@@ -39,6 +39,10 @@ train: install
 
 docs: install
 	$(PY) -m playground.config --write-docs docs/config.md
+
+# Regenerate the shipped WildRobot reference clips (run after any change to wildrobot.xml).
+motions: install
+	$(PY) -m playground.motion.generate --out playground/envs/assets/wildrobot/motions/
 
 clean:
 	rm -rf $(VENV) $(VENV)-uv .pytest_cache

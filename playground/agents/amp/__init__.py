@@ -1,0 +1,1 @@
+"""Adversarial motion priors: features (features.py); discriminator and style reward."""

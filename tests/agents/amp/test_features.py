@@ -1,0 +1,169 @@
+"""AMP features: heading-frame math by hand, one function for clips and env states,
+and the shared running normalizer."""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from playground import config
+from playground.agents.amp.features import (
+    FeatureError,
+    compute_features,
+    env_foot_positions,
+    init_feature_normalizer,
+    make_feature_spec,
+    normalize_features,
+    update_feature_normalizer,
+)
+from playground.envs import registry
+from playground.envs.mjx_compat import mjx
+from playground.motion.generate import MODEL_XML
+from playground.motion.library import (
+    build_motion_library,
+    default_motion_dir,
+    load_motion_files,
+    robot_from_env,
+)
+
+
+@pytest.fixture(scope="module")
+def env():
+    cfg = config.resolve(None, [("env.task", "humanoid_walk")])
+    return registry.get_task("humanoid_walk").make_env(cfg)
+
+
+@pytest.fixture(scope="module")
+def robot(env):
+    return robot_from_env(env)
+
+
+def _quat(axis, angle):
+    axis = np.asarray(axis, float) / np.linalg.norm(axis)
+    return np.array([math.cos(angle / 2), *(math.sin(angle / 2) * axis)])
+
+
+def _mul(a, b):
+    w1, x1, y1, z1 = a
+    w2, x2, y2, z2 = b
+    return np.array([w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2, w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
+                     w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2, w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2])
+
+
+def test_heading_frame_by_hand(robot):
+    """Root yawed 0.7 rad then pitched 0.2 rad (R = Rz(0.7) Ry(0.2)), at (1, 2, 0.25).
+
+    Heading frame = world turned by -0.7 about z, so R_heading = Ry(0.2):
+      x axis (cos .2, 0, -sin .2) = (0.980067, 0, -0.198669)
+      z axis (sin .2, 0, cos .2)  = (0.198669, 0, 0.980067)
+    World linear velocity (1, 0, 0) -> heading (cos .7, -sin .7, 0) = (0.764842, -0.644218, 0).
+    Body angular velocity (0, 0, 1) -> heading Ry(0.2) (0, 0, 1) = (0.198669, 0, 0.980067).
+    A foot at world (1, 2, 0.25) + Rz(0.7) (0.1, 0.05, -0.2) sits at (0.1, 0.05, -0.2)
+    from the root in the heading frame.
+    """
+    spec = make_feature_spec(robot, {"joint_pos": False, "joint_vel": False, "foot_pos": True})
+    assert spec.layout == [("root_height", 1), ("orientation", 6), ("linvel", 3), ("angvel", 3),
+                           ("foot_pos", 6)]
+    nq, nv = robot.mj_model.nq, robot.mj_model.nv
+    qpos = np.zeros(nq)
+    qpos[0:3] = [1.0, 2.0, 0.25]
+    qpos[3:7] = _mul(_quat([0, 0, 1], 0.7), _quat([0, 1, 0], 0.2))
+    qvel = np.zeros(nv)
+    qvel[0:3] = [1.0, 0.0, 0.0]
+    qvel[3:6] = [0.0, 0.0, 1.0]
+    c, s = math.cos(0.7), math.sin(0.7)
+    offset = np.array([c * 0.1 - s * 0.05, s * 0.1 + c * 0.05, -0.2])
+    feet = np.stack([qpos[0:3] + offset, qpos[0:3]])
+    f = np.asarray(compute_features(spec, jnp.asarray(qpos), jnp.asarray(qvel), jnp.asarray(feet)))
+    expected = [0.25,
+                0.980067, 0, -0.198669, 0.198669, 0, 0.980067,
+                0.764842, -0.644218, 0,
+                0.198669, 0, 0.980067,
+                0.1, 0.05, -0.2, 0, 0, 0]
+    np.testing.assert_allclose(f, expected, atol=1e-5)
+
+
+def test_features_ignore_where_the_robot_is_and_faces(robot):
+    spec = make_feature_spec(robot, {"foot_pos": True})
+    rng = np.random.default_rng(0)
+    nq, nv = robot.mj_model.nq, robot.mj_model.nv
+    qpos = rng.normal(size=nq)
+    qpos[3:7] /= np.linalg.norm(qpos[3:7])
+    qvel, feet = rng.normal(size=nv), rng.normal(size=(2, 3))
+    turn, shift = 1.3, np.array([0.4, -2.0, 0.0])
+    c, s = math.cos(turn), math.sin(turn)
+    rz = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]])
+    moved_q, moved_v = qpos.copy(), qvel.copy()
+    moved_q[0:3] = rz @ qpos[0:3] + shift
+    moved_q[3:7] = _mul(_quat([0, 0, 1], turn), qpos[3:7])
+    moved_v[0:3] = rz @ qvel[0:3]  # world-frame linear velocity turns; body angvel does not
+    moved_feet = feet @ rz.T + shift
+    a = compute_features(spec, jnp.asarray(qpos), jnp.asarray(qvel), jnp.asarray(feet))
+    b = compute_features(spec, jnp.asarray(moved_q), jnp.asarray(moved_v), jnp.asarray(moved_feet))
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-5)
+
+
+def test_clip_played_back_in_the_env_gives_the_clip_features(env, robot):
+    """Reference frames written into the env's own mjx Data (then mjx kinematics, as a
+    rollout state has it) give the same features as the library's arrays, and agree
+    with the env's own sensors (heading-frame velocity, height, joint angles)."""
+    folder = default_motion_dir(MODEL_XML)
+    clips = load_motion_files([str(folder / "walk_0.3.npz"), str(folder / "walk_0.2_turn_left.npz")])
+    library = build_motion_library(clips, robot, env.ctrl_dt)
+    spec = make_feature_spec(robot, {"foot_pos": True})
+    frames = np.arange(0, 97, 8)
+    qpos = library.qpos[:, frames].reshape(-1, robot.mj_model.nq)
+    qvel = library.qvel[:, frames].reshape(-1, robot.mj_model.nv)
+    feet = library.foot_pos[:, frames].reshape(-1, 2, 3)
+    reference = compute_features(spec, qpos, qvel, feet)
+
+    def played(q, v):
+        data = mjx.make_data(env.mjx_model).replace(qpos=q, qvel=v)
+        pos = env_foot_positions(env.mjx_model, data, env.feet)
+        return compute_features(spec, data.qpos, data.qvel, pos), env._sensors(data)
+
+    from_env, sensors = jax.jit(jax.vmap(played))(qpos, qvel)
+    np.testing.assert_allclose(np.asarray(from_env), np.asarray(reference), atol=1e-5)
+    sizes = dict(spec.layout)
+    assert sizes["joint_pos"] == 17 and reference.shape[1] == spec.size == 53
+    # layout: height 1, orientation 6, linvel 3 (from column 7), angvel 3, joints 17 (from 13)
+    np.testing.assert_allclose(np.asarray(reference[:, 7:10]), np.asarray(sensors["linvel"]),
+                               atol=1e-5)
+    np.testing.assert_allclose(np.asarray(reference[:, 0]), np.asarray(sensors["height"]), atol=1e-6)
+    joints = np.asarray(reference[:, 13 : 13 + 17])
+    np.testing.assert_allclose(joints - env.home_joints, np.asarray(sensors["joint_pos"]), atol=1e-6)
+
+
+def test_shared_normalizer_by_hand():
+    # reference [0, 2] and policy [4, 6] in feature 0; feature 1 is [1, 1, 1, 5]
+    # together: mean (3, 2), population std (sqrt(5), sqrt(3))
+    #   feature 0: ((-3)^2 + (-1)^2 + 1^2 + 3^2) / 4 = 5
+    #   feature 1: (1 + 1 + 1 + 9) / 4 = 3
+    state = init_feature_normalizer(2)
+    reference = jnp.array([[0.0, 1.0], [2.0, 1.0]])
+    policy = jnp.array([[4.0, 1.0], [6.0, 5.0]])
+    state = update_feature_normalizer(state, reference, policy)
+    np.testing.assert_allclose(np.asarray(state.mean), [3.0, 2.0], atol=1e-6)
+    np.testing.assert_allclose(np.asarray(state.std), [math.sqrt(5), math.sqrt(3)], atol=1e-5)
+    out = normalize_features(state, jnp.array([3 + math.sqrt(5), 2 - 2 * math.sqrt(3)]))
+    np.testing.assert_allclose(np.asarray(out), [1.0, -2.0], atol=1e-5)
+    # a constant feature is floored at std 0.01, not blown up by 1e6, and clipped at 10
+    flat = update_feature_normalizer(init_feature_normalizer(1), jnp.ones((3, 1)), jnp.ones((3, 1)))
+    np.testing.assert_allclose(np.asarray(flat.std), [0.01])
+    np.testing.assert_allclose(np.asarray(normalize_features(flat, jnp.array([1.05]))), [5.0], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(normalize_features(flat, jnp.array([2.0]))), [10.0])
+
+
+def test_feature_options_are_checked(robot):
+    with pytest.raises(FeatureError, match="unknown amp.features option"):
+        make_feature_spec(robot, {"feet": True})
+    with pytest.raises(FeatureError, match="must be true or false"):
+        make_feature_spec(robot, {"linvel": "yes"})
+    with pytest.raises(FeatureError, match="enable at least one"):
+        make_feature_spec(robot, {k: False for k in ("root_height", "orientation", "linvel",
+                                                      "angvel", "joint_pos", "joint_vel")})
+    assert make_feature_spec(robot).size == 1 + 6 + 3 + 3 + 17 + 17
