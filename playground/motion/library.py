@@ -385,12 +385,13 @@ def default_motion_dir(robot_xml: str | pathlib.Path) -> pathlib.Path:
     return pathlib.Path(robot_xml).parent / "motions"
 
 
-def load_motion_files(entries: Sequence[str], default_dir: str | pathlib.Path | None = None
-                      ) -> list[MotionClip]:
+def load_motion_files(entries: Sequence[str], default_dir: str | pathlib.Path | None = None,
+                      layout: str | pathlib.Path | None = None) -> list[MotionClip]:
     """Clips named by `amp.motion_files` (empty: every .npz in `default_dir`).
 
     An entry is `PATH` or `PATH@WEIGHT`; PATH is a clip (.npz/.json/.csv), a directory
-    (its .npz clips) or a manifest .yaml. Raises MotionError / FileNotFoundError.
+    (its .npz clips) or a manifest .yaml. `layout` reads .json/.csv entries that have no
+    layout of their own beside them. Raises MotionError / FileNotFoundError.
     """
     if not entries:
         folder = pathlib.Path(default_dir) if default_dir is not None else None
@@ -414,7 +415,9 @@ def load_motion_files(entries: Sequence[str], default_dir: str | pathlib.Path | 
                 raise FileNotFoundError(f"motion manifest not found: {path}")
             loaded = _load_manifest(path)
         else:
-            loaded = [load_clip(path)]
+            own = [path.with_name(f"{path.stem}.layout.yaml"), path.with_name("layout.yaml")]
+            use = None if any(p.is_file() for p in own) else layout
+            loaded = [load_clip(path, None if use is None else _resolve(str(use), None))]
         for clip in loaded:
             if weight is not None:
                 clip.weight = weight

@@ -246,6 +246,9 @@ def test_motion_file_entries(tmp_path):
         {"clips": [{"path": "j.json", "layout": "lay.yaml", "weight": 4}, "clips/two.npz"]}))
     clips = load_motion_files([str(tmp_path / "set.yaml")])
     assert [(c.name, c.weight) for c in clips] == [("j", 4.0), ("two", 1.0)]
+    # a run-wide layout reads JSON entries that have none beside them
+    clips = load_motion_files([f"{tmp_path / 'j.json'}@0.5"], layout=tmp_path / "lay.yaml")
+    assert [(c.name, c.weight, c.joint_names) for c in clips] == [("j", 0.5, ("knee", "hip"))]
     shipped = load_motion_files([], default_dir=MODEL_XML.parent / "motions")
     assert {"stand", "walk_0.2", "turn_left"} <= {c.name for c in shipped}
     with pytest.raises(MotionError, match="AMP needs reference motions"):

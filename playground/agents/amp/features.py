@@ -153,6 +153,35 @@ def compute_features(spec: FeatureSpec, qpos: jax.Array, qvel: jax.Array,
     return jnp.concatenate(parts, axis=-1).astype(jnp.float32)
 
 
+def compute_transition_features(spec: FeatureSpec, data, next_data, foot_pos=None,
+                                next_foot_pos=None) -> tuple[jax.Array, jax.Array, jax.Array]:
+    """Policy (s, s') features of one batched env step, and which pairs are usable.
+
+    `data` is the state the action was applied to (after the previous auto-reset) and
+    `next_data` the step's PRE-reset result (`wrappers.step_batch` output, before
+    `autoreset`), so a pair never spans a reset. Returns s [B, F], s' [B, F] and
+    valid [B] float32: 0 where either side is non-finite (an env the NaN guard ended).
+    """
+    feats = compute_features(spec, data.qpos, data.qvel, foot_pos)
+    next_feats = compute_features(spec, next_data.qpos, next_data.qvel, next_foot_pos)
+    valid = jnp.all(jnp.isfinite(feats), axis=-1) & jnp.all(jnp.isfinite(next_feats), axis=-1)
+    zero = jnp.zeros_like(feats)
+    mask = valid[..., None]
+    return (jnp.where(mask, feats, zero), jnp.where(mask, next_feats, zero),
+            valid.astype(jnp.float32))
+
+
+def sample_reference_features(spec: FeatureSpec, library, key: jax.Array, batch: int
+                              ) -> tuple[jax.Array, jax.Array]:
+    """[B, F] reference s and s' features drawn from a `MotionLibrary` (jittable)."""
+    from playground.motion.library import sample_transitions
+
+    frames, next_frames = sample_transitions(library, key, batch)
+    return (compute_features(spec, frames["qpos"], frames["qvel"], frames["foot_pos"]),
+            compute_features(spec, next_frames["qpos"], next_frames["qvel"],
+                             next_frames["foot_pos"]))
+
+
 def env_foot_positions(mjx_model, data, foot_ids) -> jax.Array:
     """[nf, 3] world foot positions consistent with `data.qpos` (one mjx kinematics pass).
 

@@ -14,10 +14,12 @@ from playground import config
 from playground.agents.amp.features import (
     FeatureError,
     compute_features,
+    compute_transition_features,
     env_foot_positions,
     init_feature_normalizer,
     make_feature_spec,
     normalize_features,
+    sample_reference_features,
     update_feature_normalizer,
 )
 from playground.envs import registry
@@ -167,3 +169,34 @@ def test_feature_options_are_checked(robot):
         make_feature_spec(robot, {k: False for k in ("root_height", "orientation", "linvel",
                                                       "angvel", "joint_pos", "joint_vel")})
     assert make_feature_spec(robot).size == 1 + 6 + 3 + 3 + 17 + 17
+
+
+def test_policy_and_reference_pairs(env, robot):
+    """Policy pairs come from the two Data given (the pre-reset next state as s'); a pair
+    with a non-finite side is masked out, not fed to the discriminator. Reference pairs
+    go through the same feature function."""
+    spec = make_feature_spec(robot)
+    folder = default_motion_dir(MODEL_XML)
+    library = build_motion_library(load_motion_files([str(folder / "walk_0.2.npz")]), robot,
+                                   env.ctrl_dt)
+    base = mjx.make_data(env.mjx_model)
+    qpos = library.qpos[0, :3]  # [3, nq]: three envs
+    qvel = library.qvel[0, :3]
+    data = base.replace(qpos=qpos, qvel=qvel)
+    next_qvel = library.qvel[0, 1:4].at[1, 0].set(jnp.nan)  # env 1's physics blew up
+    next_data = base.replace(qpos=library.qpos[0, 1:4], qvel=next_qvel)
+    s, s_next, valid = compute_transition_features(spec, data, next_data)
+    np.testing.assert_array_equal(np.asarray(valid), [1.0, 0.0, 1.0])
+    expected = compute_features(spec, library.qpos[0, 1:4], library.qvel[0, 1:4])
+    np.testing.assert_allclose(np.asarray(s_next[::2]), np.asarray(expected[::2]))
+    assert np.isfinite(np.asarray(s_next)).all() and not np.asarray(s_next[1]).any()
+    np.testing.assert_allclose(np.asarray(s[0]), np.asarray(compute_features(spec, qpos[0], qvel[0])))
+
+    ref, ref_next = jax.jit(sample_reference_features, static_argnums=(0, 3))(
+        spec, library, jax.random.PRNGKey(0), 64)
+    assert ref.shape == ref_next.shape == (64, spec.size)
+    # each sampled pair is two consecutive frames of the clip
+    table = np.asarray(compute_features(spec, library.qpos[0], library.qvel[0]))  # [T, F]
+    index = np.argmin(np.abs(table[None, :-1] - np.asarray(ref)[:, None]).sum(-1), axis=1)
+    np.testing.assert_allclose(table[index], np.asarray(ref), atol=1e-6)
+    np.testing.assert_allclose(table[index + 1], np.asarray(ref_next), atol=1e-6)
