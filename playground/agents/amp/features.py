@@ -201,18 +201,21 @@ def init_feature_normalizer(size: int) -> running_statistics.RunningStatisticsSt
     return running_statistics.init_state(jnp.zeros((size,), jnp.float32))
 
 
-#: floor on the normalizer's std: a feature that never moves in the reference (a joint a
-#: clip holds still) would otherwise blow the policy's tiny deviations up by 1e6
-FEATURE_STD_MIN = 1e-2
+#: floor on the normalizer's std (m, rad, m/s, rad/s alike): a feature the reference
+#: never moves (an arm joint every clip holds still) would otherwise turn the policy's
+#: smallest deviation into a huge, trivially separable input and saturate the
+#: discriminator at once
+FEATURE_STD_MIN = 0.05
 
 
 def update_feature_normalizer(state: running_statistics.RunningStatisticsState,
-                              reference: jax.Array, policy: jax.Array
+                              reference: jax.Array, policy: jax.Array,
+                              std_min: float = FEATURE_STD_MIN,
                               ) -> running_statistics.RunningStatisticsState:
     """Update with reference [Br, F] and policy [Bp, F] features together, so both
     sides are scaled by the same statistics (the discriminator sees one input space)."""
     batch = jnp.concatenate([reference, policy], axis=0)
-    return running_statistics.update(state, batch, std_min_value=FEATURE_STD_MIN)
+    return running_statistics.update(state, batch, std_min_value=std_min)
 
 
 def normalize_features(state: running_statistics.RunningStatisticsState, features: jax.Array,

@@ -153,10 +153,11 @@ def test_shared_normalizer_by_hand():
     np.testing.assert_allclose(np.asarray(state.std), [math.sqrt(5), math.sqrt(3)], atol=1e-5)
     out = normalize_features(state, jnp.array([3 + math.sqrt(5), 2 - 2 * math.sqrt(3)]))
     np.testing.assert_allclose(np.asarray(out), [1.0, -2.0], atol=1e-5)
-    # a constant feature is floored at std 0.01, not blown up by 1e6, and clipped at 10
+    # a constant feature is floored at std 0.05, not blown up by 1e6, and clipped at 10:
+    # 1.1 -> (1.1 - 1) / 0.05 = 2; 2.0 -> 20 -> 10
     flat = update_feature_normalizer(init_feature_normalizer(1), jnp.ones((3, 1)), jnp.ones((3, 1)))
-    np.testing.assert_allclose(np.asarray(flat.std), [0.01])
-    np.testing.assert_allclose(np.asarray(normalize_features(flat, jnp.array([1.05]))), [5.0], atol=1e-4)
+    np.testing.assert_allclose(np.asarray(flat.std), [0.05])
+    np.testing.assert_allclose(np.asarray(normalize_features(flat, jnp.array([1.1]))), [2.0], atol=1e-4)
     np.testing.assert_allclose(np.asarray(normalize_features(flat, jnp.array([2.0]))), [10.0])
 
 
