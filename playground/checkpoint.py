@@ -1,40 +1,66 @@
 """Orbax save/restore of the whole training carry, with config, spec and metrics.
 
-A checkpoint step under `<run_dir>/checkpoints/<iteration>/` holds four items:
-`carry` (params, optimizer state, normalizer, env state, keys, counters: all a
-run needs to continue), `config` (the resolved config), `spec` (the deploy
-contract) and `metrics` (the last logged metrics).
+A run directory `<checkpoint_dir>/<run>/` keeps its steps under `checkpoints/`;
+one step `checkpoints/<iteration>/` is one atomic orbax checkpoint of three
+items, `carry` (params, optimizer state, normalizer, env state, keys, counters:
+all a run needs to continue exactly), `config` (the resolved config) and `spec`
+(the deploy contract), plus orbax's own `metrics` (the row logged at that
+iteration; it also ranks steps for "keep the best N").
+
+Orbax writes a step into a temporary directory and renames it when complete,
+so a kill mid-save leaves the last complete step intact; the leftover
+temporary directory is removed the next time a `Checkpointer` opens the run.
 """
 
 from __future__ import annotations
 
+import math
 import pathlib
+import shutil
 from typing import Any
 
 import jax
 import numpy as np
 import orbax.checkpoint as ocp
+from orbax.checkpoint import checkpoint_managers as policies
 
-ITEMS = ("carry", "config", "spec", "metrics")
+from playground.runs import STEPS_DIRNAME, complete_steps, find_step, read_config, read_metrics
+
+__all__ = ["STEPS_DIRNAME", "Checkpointer", "complete_steps", "find_step", "read_config",
+           "read_metrics", "restore"]
+
+ITEMS = ("carry", "config", "spec")
+#: The logged metric that ranks checkpoints for `keep_best` (higher is better).
+BEST_METRIC = "eval/episode_reward"
+_TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax writes a step here, then renames it
+
+
+# --------------------------------------------------------------------------- carry <-> flat dict
 
 
 def _to_json_ready(tree: Any) -> Any:
-    """numpy scalars -> python numbers, recursively (JsonSave wants plain JSON)."""
+    """numpy scalars -> python numbers, non-finite floats -> strings (JSON has neither)."""
     if isinstance(tree, dict):
         return {str(k): _to_json_ready(v) for k, v in tree.items()}
     if isinstance(tree, (list, tuple)):
         return [_to_json_ready(v) for v in tree]
     if isinstance(tree, (np.generic, np.ndarray)):
-        return tree.tolist()
+        return _to_json_ready(tree.tolist())
+    if isinstance(tree, float) and not math.isfinite(tree):
+        return str(tree)
     return tree
 
 
 def _flatten(tree) -> dict[str, np.ndarray]:
-    """{"path/to/leaf": array} for every non-empty leaf (orbax refuses zero-size arrays)."""
+    """{"path/to/leaf": array} for every non-empty leaf (orbax refuses zero-size arrays).
+
+    Every array is copied: an async save must never read a buffer that the next
+    (donating) training chunk reuses.
+    """
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     flat = {}
     for path, leaf in leaves:
-        arr = np.asarray(leaf)
+        arr = np.array(leaf, copy=True)
         if arr.size:
             flat[jax.tree_util.keystr(path)] = arr
     return flat
@@ -46,35 +72,90 @@ def _unflatten(flat: dict[str, Any], abstract_tree):
     leaves = []
     for path, leaf in paths:
         key = jax.tree_util.keystr(path)
-        leaves.append(np.asarray(flat[key]) if key in flat else np.zeros(leaf.shape, leaf.dtype))
+        if key in flat:
+            value = np.asarray(flat[key])
+            if value.shape != tuple(leaf.shape) or value.dtype != leaf.dtype:
+                raise ValueError(
+                    f"checkpoint leaf {key} is {value.dtype}{list(value.shape)}, the run expects "
+                    f"{leaf.dtype}{list(leaf.shape)}: the checkpoint belongs to another setup"
+                )
+            leaves.append(value)
+        else:
+            leaves.append(np.zeros(leaf.shape, leaf.dtype))
     return jax.tree_util.tree_unflatten(treedef, leaves)
 
 
-class Checkpointer:
-    """Saves and restores the steps of one run directory."""
+def _best_score(metrics: dict) -> float:
+    value = metrics.get(BEST_METRIC)
+    return float(value) if isinstance(value, (int, float)) else -math.inf
 
-    def __init__(self, directory: pathlib.Path, keep: int = 3):
+
+def _options(keep_last: int, keep_best: int, asynchronous: bool) -> ocp.CheckpointManagerOptions:
+    """Keep the newest `keep_last` steps AND the `keep_best` by eval reward.
+
+    Orbax's best-checkpoint option alone may delete the newest step (it ranks
+    only by the metric); the union of two preservation policies keeps both.
+    """
+    keep = [policies.LatestN(n=max(1, keep_last))]
+    if keep_best > 0:
+        keep.append(policies.BestN(get_metric_fn=_best_score, n=keep_best,
+                                   keep_checkpoints_without_metrics=False))
+    return ocp.CheckpointManagerOptions(
+        create=True,
+        enable_async_checkpointing=asynchronous,
+        preservation_policy=policies.AnyPreservationPolicy(policies=keep),
+        best_fn=_best_score,  # also what makes orbax write each step's metrics
+        best_mode="max",
+    )
+
+
+def remove_leftovers(steps_dir: pathlib.Path) -> list[str]:
+    """Delete what saves killed midway left (orbax's temporary step dirs); their names.
+
+    Only the process that owns a run writes to it, so at start-up any temporary
+    directory is a dead save. Done here, synchronously, rather than by orbax's
+    background clean-up, so that it is finished when the run starts saving.
+    """
+    steps_dir = pathlib.Path(steps_dir)
+    if not steps_dir.is_dir():
+        return []
+    removed = []
+    for path in sorted(steps_dir.iterdir()):
+        if _TMP_SUFFIX in path.name:
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path.name)
+    return removed
+
+
+class Checkpointer:
+    """Saves the steps of one run directory; opening it removes leftovers of killed saves."""
+
+    def __init__(self, directory: pathlib.Path, keep: int = 3, keep_best: int = 1,
+                 asynchronous: bool = True):
         self.directory = pathlib.Path(directory).resolve()
+        self.removed_leftovers = remove_leftovers(self.directory)
         self.manager = ocp.CheckpointManager(
-            self.directory,
-            options=ocp.CheckpointManagerOptions(max_to_keep=max(1, keep), create=True),
-            item_names=ITEMS,
+            self.directory, options=_options(keep, keep_best, asynchronous), item_names=ITEMS
         )
 
     def save(self, step: int, carry, config: dict, spec: dict, metrics: dict) -> None:
+        """Starts saving one step (in the background when asynchronous); `carry` is copied first."""
         self.manager.save(
             int(step),
             args=ocp.args.Composite(
                 carry=ocp.args.StandardSave(_flatten(carry)),
                 config=ocp.args.JsonSave(_to_json_ready(config)),
                 spec=ocp.args.JsonSave(_to_json_ready(spec)),
-                metrics=ocp.args.JsonSave(_to_json_ready(metrics)),
             ),
+            metrics=_to_json_ready(metrics),
             force=True,
         )
 
     def wait(self) -> None:
         self.manager.wait_until_finished()
+
+    def all_steps(self) -> list[int]:
+        return sorted(self.manager.all_steps())
 
     def latest_step(self) -> int | None:
         return self.manager.latest_step()
@@ -88,9 +169,11 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None) ->
     """Restore one step (newest if `step` is None): {"step", "carry", "config", "spec", "metrics"}.
 
     `abstract_carry` gives the tree structure, shapes and dtypes
-    (e.g. `jax.eval_shape(train_fns.init, key)`).
+    (e.g. `jax.eval_shape(train_fns.init, key)`); a leaf of another shape or dtype
+    is a ValueError naming it.
     """
-    manager = ocp.CheckpointManager(pathlib.Path(directory).resolve(), item_names=ITEMS)
+    directory = pathlib.Path(directory).resolve()
+    manager = ocp.CheckpointManager(directory, item_names=ITEMS)  # saves nothing, deletes nothing
     try:
         step = manager.latest_step() if step is None else step
         if step is None:
@@ -104,7 +187,6 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None) ->
                 carry=ocp.args.StandardRestore(target),
                 config=ocp.args.JsonRestore(),
                 spec=ocp.args.JsonRestore(),
-                metrics=ocp.args.JsonRestore(),
             ),
         )
     finally:
@@ -114,5 +196,5 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None) ->
         "carry": _unflatten(restored["carry"], abstract_carry),
         "config": restored["config"],
         "spec": restored["spec"],
-        "metrics": restored["metrics"],
+        "metrics": read_metrics(directory, step),
     }

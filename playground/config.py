@@ -50,6 +50,7 @@ from typing import Any
 import ml_collections
 import yaml
 
+from playground import runs
 from playground.envs import registry
 
 
@@ -58,6 +59,11 @@ class ConfigError(Exception):
 
     def __init__(self, message: str):
         super().__init__(" ".join(str(message).split()))
+
+
+def print_error(error: Exception) -> None:
+    """`error: ...` as one line on stderr, whatever the text (e.g. multi-line XML parser output)."""
+    print(f"error: {' '.join(str(error).split())}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- schema
@@ -293,9 +299,16 @@ SCHEMA = Section(
                     int, 100, "iterations between checkpoints (0 = only at the end)"
                 ),
                 "keep_checkpoints": Field(int, 3, "most recent checkpoints kept"),
+                "keep_best": Field(
+                    int, 1, "also keep this many best checkpoints by eval/episode_reward (0: none)"
+                ),
                 "checkpoint_dir": Field(str, "checkpoints", "root directory of run directories"),
                 "resume": Field(
-                    str, None, 'reserved: checkpoint PATH or "latest" to resume', optional=True
+                    str,
+                    None,
+                    'continue a run: a run dir, checkpoint step dir, or "latest" (newest under '
+                    "run.checkpoint_dir); its saved config is the base for --set",
+                    optional=True,
                 ),
                 "devices": Field(int, 1, "reserved: data-parallel devices"),
                 "progress": Field(bool, True, "progress bar"),
@@ -639,7 +652,7 @@ def save_config(cfg: ml_collections.ConfigDict | dict, path: str | pathlib.Path)
     """Writes the whole config as YAML; `--config path` resolves back to the same config."""
     text = _dump_yaml(to_dict(cfg))
     header = "# Resolved playground config. Reload with: --config <this file>\n"
-    pathlib.Path(path).write_text(header + text)
+    runs.write_atomic(pathlib.Path(path), header + text)
 
 
 # --------------------------------------------------------------------------- overrides
@@ -696,17 +709,102 @@ def _check_task(task: str, source: str) -> registry.TaskEntry:
         ) from None
 
 
+#: Keys a resumed run may change; any other change alters shapes or the learning
+#: problem (network, observations, task, envs, devices, seed, learning rate, ...).
+RESUMABLE_KEYS = (
+    "ppo.num_iterations",
+    "ppo.max_bad_updates",
+    "run.log_every",
+    "run.eval_every",
+    "run.eval_envs",
+    "run.checkpoint_every",
+    "run.keep_checkpoints",
+    "run.keep_best",
+    "run.checkpoint_dir",
+    "run.resume",
+    "run.progress",
+    "run.compilation_cache",
+    "run.wandb.",
+)
+
+
+def _dotted(values: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(values, dict) and values:
+        out: dict[str, Any] = {}
+        for key, value in values.items():
+            out.update(_dotted(value, f"{prefix}{key}."))
+        return out
+    return {prefix[:-1]: values}
+
+
+def resume_changes(saved: dict, resolved: dict) -> list[str]:
+    """What a resume changes ("key: old -> new"); ConfigError for a key not in RESUMABLE_KEYS."""
+    old, new = _dotted(to_dict(saved)), _dotted(to_dict(resolved))
+    changes = []
+    for key in sorted(set(old) | set(new)):
+        if key.startswith("quick_verify") or old.get(key) == new.get(key):
+            continue
+        allowed = any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+        if not allowed:
+            raise ConfigError(
+                f"--resume: {key} cannot change when resuming ({old.get(key)!r} -> "
+                f"{new.get(key)!r}): it changes shapes or the learning problem; start a new run "
+                "(resumable keys: see docs/config.md)"
+            )
+        if key != "run.resume":
+            changes.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
+    return changes
+
+
+def from_saved(saved_values: dict, overrides: Sequence[tuple[str, Any]] = (),
+               source: str = "saved config") -> ml_collections.ConfigDict:
+    """A locked config from one saved with a checkpoint, `overrides` applied on top."""
+    values = apply_overrides(_layer(_defaults(SCHEMA), saved_values, source), overrides)
+    _check_task(values["env"]["task"], f"{source}: env.task")
+    return _locked(values)
+
+
+def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
+    """The checkpoint's saved config < overrides; run.resume becomes the exact step dir."""
+    where = command_line["run"]["resume"]
+    if config_path is not None:
+        raise ConfigError(
+            "--config cannot be combined with --resume: the checkpoint's saved config is the "
+            "base; change resumable keys with --set"
+        )
+    if verify:
+        raise ConfigError("--verify cannot be combined with --resume")
+    try:
+        steps_dir, step = runs.find_step(where, command_line["run"]["checkpoint_dir"])
+        saved_values = runs.read_config(steps_dir, step)
+    except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON
+        raise ConfigError(f"--resume: {error}") from None
+    saved = _layer(_defaults(SCHEMA), saved_values, f"--resume: config of {steps_dir / str(step)}")
+    values = apply_overrides(saved, overrides)
+    values["run"]["resume"] = str(steps_dir / str(step))
+    resume_changes(saved, values)
+    _check_task(values["env"]["task"], "env.task")
+    return _locked(values)
+
+
 def resolve(
     config_path: str | pathlib.Path | None,
     overrides: Sequence[tuple[str, Any]] = (),
     verify: bool = False,
 ) -> ml_collections.ConfigDict:
-    """The locked config: defaults < YAML < quick_verify (if verify) < overrides in order."""
+    """The locked config: defaults < YAML < quick_verify (if verify) < overrides in order.
+
+    With `run.resume` set (`--resume`), the resumed checkpoint's saved config
+    replaces defaults and YAML, and only RESUMABLE_KEYS may change.
+    """
     defaults = _defaults(SCHEMA)
     try:
-        final_task = apply_overrides(defaults, overrides)["env"]["task"]
+        command_line = apply_overrides(defaults, overrides)
     except ConfigError as error:
         raise ConfigError(f"command line: {error}") from None
+    if command_line["run"]["resume"] is not None:
+        return _resolve_resume(config_path, overrides, verify, command_line)
+    final_task = command_line["env"]["task"]
     if config_path is None:
         config_path = _check_task(final_task, "env.task").config_path
         source = str(config_path.relative_to(registry.PROJECT_ROOT))
@@ -716,6 +814,8 @@ def resolve(
     if verify:
         values = _merge(SCHEMA, values, values["quick_verify"])
     values = apply_overrides(values, overrides)
+    if values["run"]["resume"] is not None:
+        raise ConfigError(f"{source}: run.resume belongs on the command line (--resume PATH)")
     _check_task(values["env"]["task"], "env.task")
     return _locked(values)
 
@@ -743,7 +843,7 @@ SHORTCUTS = (
     Shortcut("--no-wandb", "run.wandb.enabled", None, "false"),
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
-    Shortcut("--resume", "run.resume", "PATH", help='checkpoint PATH or "latest" (reserved)'),
+    Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),
 )
 
 
@@ -1059,9 +1159,27 @@ def schema_markdown() -> str:
     lines += [
         "",
         "Training runs in jitted chunks of `iterations_per_chunk = max(1, round(run.log_every /",
-        "env_steps_per_iteration))` iterations (at most `ppo.num_iterations`); `ppo.num_iterations`,",
-        "`run.eval_every` and `run.checkpoint_every` are rounded up to whole chunks, and",
-        "`derive` reports each rounding in `notes`.",
+        "env_steps_per_iteration))` iterations (at most `ppo.num_iterations`);",
+        "`run.eval_every` and `run.checkpoint_every` are rounded up to whole chunks (`derive`",
+        "reports each rounding in `notes`); `ppo.num_iterations` runs exactly (the iterations",
+        "of the last chunk past it are skipped inside the one compiled chunk program).",
+        "",
+        "## Resuming",
+        "",
+        "`--resume PATH` continues a run in its own directory: PATH is a run directory, its",
+        "`checkpoints/` directory, one step `checkpoints/<iteration>`, or `latest` (the newest",
+        "complete step of any run under `run.checkpoint_dir`). The checkpoint's saved config",
+        "replaces defaults and YAML (`--config` and `--verify` are refused); `--set` and the",
+        "shortcuts apply on top, and only these keys may change (each change is reported):",
+        "",
+        *(f"- `{key}{'*' if key.endswith('.') else ''}`" for key in RESUMABLE_KEYS),
+        "",
+        "Any other change (network, observations, task, envs, devices, seed, rewards, PPO",
+        "hyperparameters) is refused with exit 2: it changes shapes or the learning problem.",
+        "Counters continue, `metrics.jsonl` is appended (rows past the checkpoint, left by a",
+        "killed process, are dropped and recomputed), and the same wandb run is resumed.",
+        "With unchanged `run.log_every` and device count, a resumed run is bit-for-bit the",
+        "run that was never stopped.",
         "",
         "## Keys",
         "",

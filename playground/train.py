@@ -15,7 +15,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from playground.config import ConfigError, resolve_config  # noqa: E402 (fast, no jax)
+from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: list[str] | None = None) -> int:
 
         derive(cfg)
     except ConfigError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -42,10 +42,10 @@ def main(argv: list[str] | None = None) -> int:
         run = training.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 2
     except training.TrainingError as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 1
     return 0
 

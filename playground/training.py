@@ -21,7 +21,7 @@ from typing import Any
 import jax
 import numpy as np
 
-from playground import checkpoint, config, provenance
+from playground import checkpoint, config, provenance, runs
 from playground.agents.ppo.trainer import TrainCarry, make_train_fns
 from playground.envs.registry import get_task
 from playground.logger import RunLogger, plot_learning_curve
@@ -69,8 +69,6 @@ def _refuse_unbuilt_features(cfg) -> None:
     """Reserved keys whose feature is not built yet: refuse rather than silently ignore."""
     if cfg.amp.enabled:
         raise config.ConfigError("amp.enabled: AMP is not implemented yet (reserved key)")
-    if cfg.run.resume is not None:
-        raise config.ConfigError("run.resume: resuming a run is not implemented yet (reserved key)")
     if cfg.run.devices != 1:
         raise config.ConfigError(f"run.devices={cfg.run.devices}: only 1 device is supported yet")
 
@@ -95,11 +93,17 @@ class Run:
         self.derived = config.derive(cfg)
         _refuse_unbuilt_features(cfg)
         self.entry = get_task(cfg.env.task)
-        self.env = self.entry.make_env(cfg)
+        try:
+            self.env = self.entry.make_env(cfg)
+        except KeyError as e:  # mujoco: a body/site/joint/keyframe name not in the model
+            message = e.args[0] if e.args else e
+            raise config.ConfigError(f"env.robot ({cfg.env.robot.xml}): {message}") from None
         config.validate_reward_weights(cfg, self.env.reward_terms)
         for warning in getattr(self.env, "model_warnings", []):
             log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)
+        # what a new run reloads (`--config <run>/config.yaml`); the resume path is provenance
+        self.config_dict["run"]["resume"] = None
         self.provenance = provenance.collect(argv)
         spec_env = self.env.policy_spec()
         self.provenance["mjcf_sha256"] = spec_env.get("robot_xml_sha256")
@@ -132,6 +136,7 @@ class Run:
         return make_policy_spec(self.env, self.cfg, self.config_dict, carry.normalizer, self.provenance)
 
     def restore(self, steps_dir: pathlib.Path, step: int | None = None) -> dict:
+        """{"step", "carry", "config", "spec", "metrics"} of one step (newest if None)."""
         return checkpoint.restore(steps_dir, self.abstract_carry, step)
 
     # --- the loop ------------------------------------------------------------------
@@ -146,34 +151,74 @@ class Run:
         run_dir.mkdir(parents=True)
         return run_dir.resolve()
 
+    def _start(self) -> tuple[pathlib.Path, TrainCarry]:
+        """A new run directory and the initial carry."""
+        run_dir = self.make_run_dir()
+        config.save_config(self.config_dict, run_dir / "config.yaml")
+        runs.write_atomic(run_dir / "provenance.json", json.dumps(self.provenance, indent=2))
+        return run_dir, jax.jit(self.fns.init)(self.key_init)
+
+    def _resume(self) -> tuple[pathlib.Path, TrainCarry]:
+        """The run directory and carry of the checkpoint named by run.resume (a step dir)."""
+        steps_dir, step = runs.find_step(self.cfg.run.resume)
+        run_dir = steps_dir.parent
+        changes = config.resume_changes(runs.read_config(steps_dir, step), self.config_dict)
+        restored = self.restore(steps_dir, step)
+        dropped = runs.truncate_metrics(run_dir, step)
+        config.save_config(self.config_dict, run_dir / "config.yaml")
+        history_path = run_dir / "provenance.json"
+        history = json.loads(history_path.read_text()) if history_path.is_file() else {}
+        history.setdefault("resumes", []).append(
+            {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+             "command": self.provenance["command"], "git_commit": self.provenance["git_commit"],
+             "changes": changes}
+        )
+        runs.write_atomic(history_path, json.dumps(history, indent=2))
+        self.log(f"resuming {run_dir} from iteration {step}"
+                 + (f" ({dropped} logged rows past it dropped: they are recomputed)" if dropped else ""))
+        for change in changes:
+            self.log(f"resume: {change}")
+        return run_dir, jax.device_put(restored["carry"])
+
     def train(self) -> RunResult:
         cfg, derived = self.cfg, self.derived
         t_start = time.monotonic()
-        run_dir = self.make_run_dir()
-        config.save_config(cfg, run_dir / "config.yaml")
-        (run_dir / "provenance.json").write_text(json.dumps(self.provenance, indent=2))
+        run_dir, carry = self._resume() if cfg.run.resume else self._start()
         for note in derived.notes:
             self.log(f"note: {note}")
+        per_chunk, total = derived.iterations_per_chunk, derived.total_iterations
+        iteration = int(carry.iteration)
         self.log(
             f"run {run_dir}  task {cfg.env.task}  envs {cfg.ppo.num_envs}  iterations "
-            f"{cfg.ppo.num_iterations} x {derived.env_steps_per_iteration} env steps "
-            f"({derived.iterations_per_chunk} per chunk)"
+            f"{iteration}..{total} x {derived.env_steps_per_iteration} env steps "
+            f"({per_chunk} per chunk)"
         )
-        carry = jax.jit(self.fns.init)(self.key_init)
+        steps_dir = run_dir / runs.STEPS_DIRNAME
+        row: dict[str, Any] = checkpoint.read_metrics(steps_dir, iteration) if iteration else {}
+        final_eval: dict[str, float] = {}
+        if iteration >= total:
+            self.log(f"nothing to do: the run is at iteration {iteration} of {total} "
+                     "(raise ppo.num_iterations to train on)")
+            return RunResult(run_dir=run_dir, steps_dir=steps_dir, last_row=row,
+                             final_eval=final_eval, carry=carry, wall_time=0.0, compile_time=0.0)
         self.log("compiling the training step and evaluation (cached after the first run) ...")
         self._compile(carry)
         self.log(f"compiled in {self.compile_time:.1f}s")
 
-        steps_dir = run_dir / "checkpoints"
-        saver = checkpoint.Checkpointer(steps_dir, keep=int(cfg.run.keep_checkpoints))
-        logger = RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps)
-        row: dict[str, Any] = {}
-        final_eval: dict[str, float] = {}
+        saver = checkpoint.Checkpointer(steps_dir, keep=int(cfg.run.keep_checkpoints),
+                                        keep_best=int(cfg.run.keep_best))
+        for name in saver.removed_leftovers:
+            self.log(f"removed {steps_dir / name} (a save interrupted by a kill)")
+        logger = RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
+                           initial_env_steps=iteration * derived.env_steps_per_iteration)
         t_loop = time.monotonic()
         try:
-            for chunk in range(1, derived.num_chunks + 1):
+            while iteration < total:
+                # chunks are counted from iteration 0, so a resumed run evaluates and saves
+                # at the same iterations as one that never stopped
+                chunk = iteration // per_chunk + 1
                 t0 = time.monotonic()
-                steps_before = int(carry.iteration) * derived.env_steps_per_iteration
+                steps_before = iteration * derived.env_steps_per_iteration
                 carry, metrics = self._chunk(carry)
                 metrics = jax.device_get(metrics)
                 iteration = int(carry.iteration)
@@ -184,7 +229,7 @@ class Run:
                        "wall_time": time.monotonic() - t_start, "train/sps": sps,
                        "eta_seconds": (derived.total_env_steps - env_steps) / max(sps, 1e-9)}
                 row.update(aggregate_chunk(metrics))
-                last = chunk == derived.num_chunks
+                last = iteration >= total
                 if last or (derived.eval_every_chunks and chunk % derived.eval_every_chunks == 0):
                     final_eval = self.evaluate(carry)
                     row.update(final_eval)
@@ -211,3 +256,36 @@ class Run:
                  f"run dir {run_dir}")
         return RunResult(run_dir=run_dir, steps_dir=steps_dir, last_row=row, final_eval=final_eval,
                          carry=carry, wall_time=wall, compile_time=self.compile_time)
+
+
+@dataclasses.dataclass
+class LoadedCheckpoint:
+    """One checkpoint step, restored, with the `Run` its saved config builds."""
+
+    cfg: Any
+    run: Run
+    step: int
+    carry: TrainCarry
+    spec: dict
+    metrics: dict
+    run_dir: pathlib.Path
+    steps_dir: pathlib.Path
+
+
+def load_checkpoint(path, overrides=(), checkpoint_dir: str | None = None,
+                    log=print) -> LoadedCheckpoint:
+    """Restore a checkpoint (a run dir, step dir or "latest"; see `runs.find_step`).
+
+    The checkpoint's saved config builds the env and networks; `overrides`
+    ((dotted key, value) pairs as for `--set`) may change what does not alter
+    shapes, e.g. `run.eval_envs` or `domain_randomization.enabled`.
+    FileNotFoundError / ConfigError / ValueError are one-line user errors.
+    """
+    steps_dir, step = runs.find_step(path, checkpoint_dir)
+    cfg = config.from_saved(runs.read_config(steps_dir, step), overrides,
+                            source=str(steps_dir / str(step)))
+    run = Run(cfg, log=log)
+    restored = run.restore(steps_dir, step)
+    return LoadedCheckpoint(cfg=cfg, run=run, step=step, carry=restored["carry"],
+                            spec=restored["spec"], metrics=restored["metrics"],
+                            run_dir=steps_dir.parent, steps_dir=steps_dir)

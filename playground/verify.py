@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 import time
 
 import jax
@@ -28,13 +27,13 @@ def _trees_equal(a, b) -> bool:
 
 def run_verify(cfg, command: list[str]) -> int:
     from playground import training
-    from playground.config import ConfigError
+    from playground.config import ConfigError, print_error
 
     t0 = time.monotonic()
     try:
         run = training.Run(cfg, command)
     except (ConfigError, FileNotFoundError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
+        print_error(e)
         return 2
     try:
         result = run.train()

@@ -2,6 +2,7 @@
 
 import jax.numpy as jnp
 import numpy as np
+import pytest
 from flax import struct
 
 from playground import checkpoint
@@ -48,3 +49,52 @@ def test_save_then_restore_everything(tmp_path):
     assert out["spec"] == {"joint_names": ["a"]} and out["metrics"]["x"] == 0.5
     np.testing.assert_array_equal(out["carry"].params["b"], np.ones(3))
     assert checkpoint.restore(tmp_path / "ck", carry, step=2)["metrics"]["iteration"] == 2
+
+
+def test_keeps_the_newest_k_and_the_best_n_together(tmp_path):
+    carry = _carry()
+    saver = checkpoint.Checkpointer(tmp_path / "ck", keep=2, keep_best=1)
+    rewards = {1: 5.0, 2: 50.0, 3: 7.0, 4: None, 5: 6.0, 6: 1.0}  # None: not evaluated
+    for step, reward in rewards.items():
+        row = {"iteration": step} | ({} if reward is None else {checkpoint.BEST_METRIC: reward})
+        saver.save(step, carry, {}, {}, row)
+    saver.close()
+    # newest two (5, 6) and the best (2); orbax's best-only option would have dropped 6
+    assert checkpoint.complete_steps(tmp_path / "ck") == [2, 5, 6]
+    assert checkpoint.read_metrics(tmp_path / "ck", 2)[checkpoint.BEST_METRIC] == 50.0
+
+
+def test_opening_a_run_removes_leftovers_of_a_killed_save(tmp_path):
+    saver = checkpoint.Checkpointer(tmp_path / "ck")
+    saver.save(1, _carry(), {}, {}, {"iteration": 1})
+    saver.close()
+    leftover = tmp_path / "ck" / "2.orbax-checkpoint-tmp-1700000000000000"
+    (leftover / "carry").mkdir(parents=True)  # what a kill mid-save leaves
+    assert checkpoint.complete_steps(tmp_path / "ck") == [1]  # never taken for a checkpoint
+    checkpoint.Checkpointer(tmp_path / "ck").close()
+    assert not leftover.exists() and checkpoint.complete_steps(tmp_path / "ck") == [1]
+
+
+def test_find_step_accepts_run_dir_steps_dir_step_dir_and_latest(tmp_path):
+    run = tmp_path / "runs" / "r1"
+    saver = checkpoint.Checkpointer(run / checkpoint.STEPS_DIRNAME)
+    for step in (4, 8):
+        saver.save(step, _carry(), {"seed": step}, {}, {"iteration": step})
+    saver.close()
+    steps_dir = (run / "checkpoints").resolve()
+    assert checkpoint.find_step(run) == (steps_dir, 8)
+    assert checkpoint.find_step(run / "checkpoints") == (steps_dir, 8)
+    assert checkpoint.find_step(run / "checkpoints" / "4") == (steps_dir, 4)
+    assert checkpoint.find_step("latest", tmp_path / "runs") == (steps_dir, 8)
+    assert checkpoint.read_config(steps_dir, 4) == {"seed": 4}
+    with pytest.raises(FileNotFoundError, match="no complete checkpoint step"):
+        checkpoint.find_step(tmp_path)
+
+
+def test_restore_names_a_leaf_of_another_shape(tmp_path):
+    saver = checkpoint.Checkpointer(tmp_path / "ck")
+    saver.save(1, _carry(), {}, {}, {})
+    saver.close()
+    other = _carry().replace(params={"w": jnp.zeros((2, 4)), "b": jnp.ones(3)})
+    with pytest.raises(ValueError, match=r"\['w'\]"):
+        checkpoint.restore(tmp_path / "ck", other)

@@ -5,10 +5,13 @@ Fast and jax-free: the config must fail before anything compiles.
 
 from __future__ import annotations
 
+import json
 import pathlib
+import re
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 
@@ -158,12 +161,10 @@ def test_shortcuts_set_their_keys():
         "--enable-amp",
         "--amp-weight",
         "2",
-        "--resume",
-        "latest",
     )
     assert cfg.run.seed == 3 and cfg.run.checkpoint_dir == "/tmp/ck"
     assert cfg.run.wandb.enabled is False and cfg.amp.enabled is True
-    assert cfg.amp.weight == 2.0 and cfg.run.resume == "latest"
+    assert cfg.amp.weight == 2.0
 
 
 def test_parser_defaults_are_not_shared_between_parses():
@@ -573,3 +574,80 @@ def test_humanoid_yaml_matches_the_schema_defaults():
     defaults = config.to_dict(config.default_config())
     for section in ("env", "ppo", "network", "domain_randomization", "amp", "run"):
         assert cfg[section] == defaults[section], section
+
+
+# --------------------------------------------------------------------------- --resume
+
+
+def _saved_run(root, name="run-a", step=40, **changes):
+    """A run directory holding one complete step whose saved config is cartpole's + changes."""
+    values = config.to_dict(resolved("--task", "cartpole_balance", "--num-iterations", "80"))
+    for key, value in changes.items():
+        section, field = key.split("__")
+        values[section][field] = value
+    step_dir = root / name / "checkpoints" / str(step)
+    (step_dir / "config").mkdir(parents=True)
+    (step_dir / "config" / "metadata").write_text(json.dumps(values))
+    (step_dir / "_CHECKPOINT_METADATA").write_text("{}")
+    return root / name
+
+
+def test_resume_takes_the_saved_config_and_applies_resumable_overrides(tmp_path):
+    run_dir = _saved_run(tmp_path, ppo__learning_rate=1e-4)
+    cfg = resolved("--resume", str(run_dir), "--num-iterations", "160", "--no-wandb")
+    assert cfg.env.task == "cartpole_balance" and cfg.ppo.learning_rate == 1e-4
+    assert cfg.ppo.num_iterations == 160
+    assert cfg.run.resume == str((run_dir / "checkpoints" / "40").resolve())
+
+
+def test_resume_latest_picks_the_newest_complete_step(tmp_path):
+    _saved_run(tmp_path, "old", step=10)
+    time.sleep(0.01)
+    newest = _saved_run(tmp_path, "new", step=20)
+    (newest / "checkpoints" / "30.orbax-checkpoint-tmp-1").mkdir()  # a killed save
+    cfg = resolved("--resume", "latest", "--checkpoint-dir", str(tmp_path))
+    assert cfg.run.resume == str((newest / "checkpoints" / "20").resolve())
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--num-envs", "64"], "ppo.num_envs cannot change when resuming"),
+        (["--set", "network.policy_hidden=[8]"], "network.policy_hidden cannot change"),
+        (["--set", "ppo.learning_rate=1.0"], "ppo.learning_rate cannot change"),
+        (["--task", "humanoid_walk"], "env.task cannot change"),
+        (["--config", "configs/cartpole_balance.yaml"], "--config cannot be combined with --resume"),
+        (["--verify"], "--verify cannot be combined with --resume"),
+    ],
+)
+def test_resume_refuses_changes_of_shape_or_problem(tmp_path, argv, message):
+    run_dir = _saved_run(tmp_path)
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        resolved("--resume", str(run_dir), *argv)
+
+
+def test_resume_bad_paths_are_one_line_errors(tmp_path):
+    with pytest.raises(ConfigError, match="no such file or directory"):
+        resolved("--resume", str(tmp_path / "missing"))
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ConfigError, match="no complete checkpoint step"):
+        resolved("--resume", str(tmp_path / "empty"))
+    with pytest.raises(ConfigError, match="latest: no complete checkpoint"):
+        resolved("--resume", "latest", "--checkpoint-dir", str(tmp_path / "empty"))
+
+
+def test_resume_changes_lists_allowed_changes():
+    saved = config.to_dict(resolved("--task", "cartpole_balance"))
+    new = config.to_dict(resolved("--task", "cartpole_balance", "--num-iterations", "7",
+                                  "--set", "run.wandb.project=x"))
+    assert config.resume_changes(saved, new) == [
+        f"ppo.num_iterations: {saved['ppo']['num_iterations']!r} -> 7",
+        "run.wandb.project: 'playground' -> 'x'",
+    ]
+
+
+def test_run_resume_in_a_yaml_file_is_refused(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("env: {task: cartpole_balance}\nrun: {resume: latest}\n")
+    with pytest.raises(ConfigError, match="run.resume belongs on the command line"):
+        config.resolve(path)

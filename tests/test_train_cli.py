@@ -42,32 +42,57 @@ def test_verify_precedence_command_line_beats_quick_verify(tmp_path):
     assert rows[-1]["iteration"] == 4
 
 
-@pytest.mark.parametrize(
-    "args, expected",
-    [
-        (["--set", "ppo.learning_rat=1e-4"], "did you mean 'ppo.learning_rate'"),
-        (["--set", "ppo.num_envs=abc"], "ppo.num_envs"),
-        (["--config", "missing.yaml"], "missing.yaml"),
-        (["--num-envs", "6", "--set", "ppo.num_minibatches=4", "--set", "ppo.unroll_length=3"],
-         "not divisible"),
-        (["--task", "nope"], "nope"),
-        (["--set", "reward_weights.alive_bonus=1.0"], "did you mean 'alive'"),
-        (["--verify", "--enable-amp"], "not implemented yet"),
-        (["--resume", "latest"], "not implemented yet"),
-    ],
-)
+def _saved_run(root: pathlib.Path) -> pathlib.Path:
+    """A run directory with one complete step (as orbax writes it) of a 16-env cart-pole run."""
+    from playground import config
+
+    values = config.to_dict(config.resolve(None, [("env.task", "cartpole_balance"),
+                                                  ("ppo.num_envs", 16)]))
+    step = root / "old-run" / "checkpoints" / "8"
+    (step / "config").mkdir(parents=True)
+    (step / "config" / "metadata").write_text(json.dumps(values))
+    (step / "_CHECKPOINT_METADATA").write_text("{}")
+    return root / "old-run"
+
+
+# (arguments, text the one error line must hold); {tmp} is the test's directory
+BAD_INPUT = [
+    (["--set", "ppo.learning_rat=1e-4"], "did you mean 'ppo.learning_rate'"),  # unknown key
+    (["--set", "ppo.num_envs=abc"], "ppo.num_envs"),  # wrong type
+    (["--config", "{tmp}/bad.yaml"], "bad.yaml:3"),  # unreadable YAML
+    (["--config", "missing.yaml"], "missing.yaml"),  # missing config file
+    (["--num-envs", "0"], "ppo.num_envs must be >= 1"),  # zero envs
+    (["--num-envs", "-4"], "ppo.num_envs must be >= 1"),  # negative envs
+    (["--num-envs", "6", "--set", "ppo.num_minibatches=4", "--set", "ppo.unroll_length=3"],
+     "not divisible"),  # batch not divisible
+    (["--task", "nope"], "unknown task 'nope'"),  # unknown task
+    (["--resume", "{tmp}/no-such-run"], "no such file or directory"),  # bad --resume path
+    (["--resume", "{tmp}/runs/old-run", "--num-envs", "32"],
+     "ppo.num_envs cannot change when resuming"),  # incompatible resume
+    (["--resume", "latest"], "latest: no complete checkpoint"),  # nothing to resume
+    (["--verify", "--enable-amp"], "amp.enabled"),  # AMP without motion data
+    (["--set", "reward_weights.alive_bonus=1.0"], "did you mean 'alive'"),  # unknown reward term
+    (["--set", "env.robot.xml={tmp}/nope.xml"], "nope.xml"),  # robot XML missing
+    (["--set", "env.robot.xml={tmp}/broken.xml"], "XML parse error"),  # robot XML unparsable
+    (["--set", "env.robot.feet=[left_foot,toe]"], "Invalid name 'toe'"),  # foot not in model
+]
+
+
+@pytest.mark.parametrize("args, expected", BAD_INPUT, ids=[" ".join(a) for a, _ in BAD_INPUT])
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
-    proc = _run(args + ["--checkpoint-dir", str(tmp_path)], tmp_path, timeout=120)
+    (tmp_path / "bad.yaml").write_text("ppo:\n  num_envs: [1,\n")
+    (tmp_path / "broken.xml").write_text("<mujoco><worldbody><body></mujoco>")
+    runs_dir = tmp_path / "runs"
+    _saved_run(runs_dir)
+    before = sorted(str(p) for p in runs_dir.rglob("*"))
+    args = [a.replace("{tmp}", str(tmp_path)) for a in args]
+    checkpoint_dir = [] if "--resume" in args and "latest" not in args else ["--checkpoint-dir",
+                                                                            str(tmp_path / "ck")]
+    proc = _run(args + checkpoint_dir, tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()
-    assert len(err) == 1 and expected in err[0], proc.stderr
+    assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], proc.stderr
     assert "Traceback" not in proc.stderr
-    assert not any(tmp_path.iterdir())  # nothing written before the input is known good
-
-
-def test_bad_yaml_names_file_and_line(tmp_path):
-    bad = tmp_path / "bad.yaml"
-    bad.write_text("ppo:\n  num_envs: [1,\n")
-    proc = _run(["--config", str(bad)], tmp_path, timeout=60)
-    assert proc.returncode == 2
-    assert "bad.yaml:3" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    # nothing written: no new run, the existing run untouched
+    assert not (tmp_path / "ck").exists()
+    assert sorted(str(p) for p in runs_dir.rglob("*")) == before
