@@ -182,6 +182,24 @@ def sample_reference_features(spec: FeatureSpec, library, key: jax.Array, batch:
                              next_frames["foot_pos"]))
 
 
+def make_reference(env, motion_files=(), *, layout=None, feature_options=None):
+    """(MotionLibrary, FeatureSpec) for a `LocomotionEnv`, from `amp.motion_files`-style
+    entries (empty: the robot's shipped clips in `motions/` beside its MJCF), at the
+    env's control rate. Raises MotionError / FeatureError / FileNotFoundError in one line."""
+    from playground.motion.library import (
+        build_motion_library,
+        default_motion_dir,
+        load_motion_files,
+        robot_from_env,
+    )
+
+    robot = robot_from_env(env)
+    spec = make_feature_spec(robot, feature_options)
+    clips = load_motion_files(list(motion_files), default_dir=default_motion_dir(env.xml_path),
+                              layout=layout)
+    return build_motion_library(clips, robot, env.ctrl_dt), spec
+
+
 def env_foot_positions(mjx_model, data, foot_ids) -> jax.Array:
     """[nf, 3] world foot positions consistent with `data.qpos` (one mjx kinematics pass).
 

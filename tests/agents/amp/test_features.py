@@ -18,6 +18,7 @@ from playground.agents.amp.features import (
     env_foot_positions,
     init_feature_normalizer,
     make_feature_spec,
+    make_reference,
     normalize_features,
     sample_reference_features,
     update_feature_normalizer,
@@ -201,3 +202,11 @@ def test_policy_and_reference_pairs(env, robot):
     index = np.argmin(np.abs(table[None, :-1] - np.asarray(ref)[:, None]).sum(-1), axis=1)
     np.testing.assert_allclose(table[index], np.asarray(ref), atol=1e-6)
     np.testing.assert_allclose(table[index + 1], np.asarray(ref_next), atol=1e-6)
+
+
+def test_make_reference_defaults_to_the_shipped_clips(env):
+    library, spec = make_reference(env, feature_options={"joint_vel": False})
+    assert len(library.names) == 11 and "walk_0.4" in library.names
+    assert library.dt == env.ctrl_dt and spec.size == 1 + 6 + 3 + 3 + 17
+    library, _ = make_reference(env, [str(default_motion_dir(MODEL_XML) / "stand.npz@2")])
+    assert library.names == ("stand",)
