@@ -170,15 +170,25 @@ def load_npz(path: str | pathlib.Path) -> MotionClip:
             raise MotionError(f"{path}: missing field {key!r}")
     if "fps" not in data:
         raise MotionError(f"{path}: missing field 'fps' (frames per second)")
-
-    def optional(key):
-        return np.asarray(data[key], np.float64) if key in data else None
-
     try:
         fps = float(data["fps"])
     except (TypeError, ValueError):
         raise MotionError(f"{path}: fps must be a number, got {data['fps']!r}") from None
-    clip = MotionClip(
+    try:
+        clip = _clip_from_fields(data, path, fps)
+    except (TypeError, ValueError) as exc:  # a field of the wrong kind (text for numbers)
+        raise MotionError(f"{path}: malformed field ({exc})") from None
+    try:
+        return clip.validate()
+    except MotionError as exc:
+        raise MotionError(f"{path}: {exc}") from None
+
+
+def _clip_from_fields(data: dict, path: pathlib.Path, fps: float) -> MotionClip:
+    def optional(key):
+        return np.asarray(data[key], np.float64) if key in data else None
+
+    return MotionClip(
         name=str(data["name"]) if "name" in data else path.stem,
         fps=fps,
         joint_names=tuple(str(n) for n in np.atleast_1d(data["joint_names"])),
@@ -194,7 +204,3 @@ def load_npz(path: str | pathlib.Path) -> MotionClip:
         loop=bool(data.get("loop", False)),
         weight=float(data.get("weight", 1.0)),
     )
-    try:
-        return clip.validate()
-    except MotionError as exc:
-        raise MotionError(f"{path}: {exc}") from None

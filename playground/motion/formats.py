@@ -90,6 +90,9 @@ def load_layout(source: str | pathlib.Path | dict) -> dict[str, Any]:
     for key in ("joint_map", "fixed_joints"):
         if not isinstance(layout.setdefault(key, {}), dict):
             raise MotionError(f"{where}: {key} must be a mapping")
+    for joint, value in layout["fixed_joints"].items():
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise MotionError(f"{where}: fixed_joints.{joint} must be a number, got {value!r}")
     layout.setdefault("feet", [])
     columns = layout.get("columns", {})
     if not isinstance(columns, dict):
@@ -207,6 +210,8 @@ def load_legged_gym_json(path: str | pathlib.Path, layout: str | pathlib.Path | 
     if mode not in ("Wrap", "Clamp"):
         raise MotionError(f"{path}: LoopMode must be 'Wrap' or 'Clamp', got {mode!r}")
     weight = doc.get("MotionWeight", 1.0)
+    if not isinstance(weight, int | float) or isinstance(weight, bool) or not weight > 0:
+        raise MotionError(f"{path}: MotionWeight must be a positive number, got {weight!r}")
     return _clip_from_rows(rows, layout, layout.get("columns", {}), name=path.stem,
                            fps=1.0 / float(duration), loop=mode == "Wrap",
                            weight=float(weight), where=str(path))

@@ -150,6 +150,8 @@ SMALL_LAYOUT = {"joints": ["a", "b"], "columns": {"root_pos": [0, 3], "root_quat
     ("bad_quat", "not unit quaternions"),
     ("ragged", "equal length"),
     ("unknown_key", "unknown layout key"),
+    ("bad_weight", "MotionWeight must be a positive number"),
+    ("bad_fixed", "fixed_joints.waist must be a number"),
 ])
 def test_json_rejections_are_one_line(tmp_path, case, expect):
     layout = json.loads(json.dumps(SMALL_LAYOUT))
@@ -171,6 +173,10 @@ def test_json_rejections_are_one_line(tmp_path, case, expect):
         frames = [GOOD_ROW, GOOD_ROW[:8]]
     elif case == "unknown_key":
         layout["quaternion"] = "xyzw"
+    elif case == "bad_weight":
+        extra["MotionWeight"] = "heavy"
+    elif case == "bad_fixed":
+        layout["fixed_joints"] = {"waist": "zero"}
     path = _write_json(tmp_path, frames, **extra)
     if case == "nan":  # JSON has no NaN literal; Python writes one, other tools too
         assert "NaN" in path.read_text()
@@ -188,6 +194,12 @@ def test_npz_rejections(tmp_path):
         np.savez(f, **data)
     with pytest.raises(MotionError, match="missing field 'fps'"):
         load_npz(tmp_path / "nofps.npz")
+    data = dict(np.load(tmp_path / "good.npz"))
+    data["weight"] = np.array("heavy")
+    with open(tmp_path / "textweight.npz", "wb") as f:
+        np.savez(f, **data)
+    with pytest.raises(MotionError, match="malformed field"):
+        load_npz(tmp_path / "textweight.npz")
     with pytest.raises(MotionError, match="1 frame"):
         _clip(frames=1).validate()
     with pytest.raises(MotionError, match="non-finite value in root_pos"):
