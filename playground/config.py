@@ -751,6 +751,11 @@ def resume_changes(saved: dict, resolved: dict) -> list[str]:
                 f"{new.get(key)!r}): it changes shapes or the learning problem; start a new run "
                 "(resumable keys: see docs/config.md)"
             )
+        if key == "ppo.num_iterations" and new.get("ppo.lr_schedule") == "linear":
+            raise ConfigError(
+                "--resume: ppo.num_iterations cannot change with ppo.lr_schedule=linear "
+                "(the schedule's length is part of the learning problem)"
+            )
         if key != "run.resume":
             changes.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
     return changes

@@ -73,6 +73,13 @@ def _refuse_unbuilt_features(cfg) -> None:
         raise config.ConfigError(f"run.devices={cfg.run.devices}: only 1 device is supported yet")
 
 
+def _learner_finite(carry: TrainCarry) -> bool:
+    """Params, optimizer state and normalizer hold only finite numbers."""
+    leaves = jax.tree_util.tree_leaves((carry.params, carry.opt_state, carry.normalizer))
+    return all(np.isfinite(x).all() for x in map(np.asarray, leaves)
+               if np.issubdtype(x.dtype, np.floating))
+
+
 @dataclasses.dataclass
 class RunResult:
     run_dir: pathlib.Path
@@ -239,7 +246,11 @@ class Run:
                             and chunk % derived.checkpoint_every_chunks == 0):
                     # a host copy: the next chunk donates the device buffers of `carry`
                     host = jax.device_get(carry)
-                    saver.save(iteration, host, self.config_dict, self.spec(host), row)
+                    if _learner_finite(host):
+                        saver.save(iteration, host, self.config_dict, self.spec(host), row)
+                    else:  # never let a poisoned carry replace the last good checkpoint
+                        self.log(f"warning: iteration {iteration}: non-finite parameters or "
+                                 "statistics, checkpoint not written")
                 if int(carry.bad_updates) >= int(cfg.ppo.max_bad_updates):
                     raise TrainingError(
                         f"{int(carry.bad_updates)} non-finite updates in a row at iteration "

@@ -10,6 +10,8 @@ import numpy as np
 import pytest
 
 from playground import config, training
+from playground.agents.ppo.trainer import make_train_fns
+from playground.envs.cartpole import CartpoleBalance
 
 pytestmark = pytest.mark.slow  # a real (short) training run
 
@@ -60,3 +62,36 @@ def test_a_non_finite_update_is_discarded(run, result):
     leaves_after = jax.tree_util.tree_leaves(jax.device_get(out.params.policy))
     assert all(np.array_equal(a, b) for a, b in zip(leaves_before, leaves_after, strict=False))
     assert np.asarray(metrics["bad_update"]).tolist() == [1.0] * run.derived.iterations_per_chunk
+
+
+class ExplodingCartpole(CartpoleBalance):
+    """Physics blows up (NaN velocities and observation) at step 5 of every episode whose
+    cart sits right of the centre: about half the envs, at a known moment."""
+
+    def step(self, state, action):
+        nxt = super().step(state, action)
+        blow_up = (nxt.info["step"] == 5) & (nxt.data.qpos[0] > 0)
+        obs = jnp.where(blow_up, jnp.nan, nxt.obs["state"])
+        return nxt.replace(data=nxt.data.replace(qvel=jnp.where(blow_up, jnp.nan, nxt.data.qvel)),
+                           obs={"state": obs, "privileged_state": obs})
+
+
+def test_env_nans_end_only_their_envs_and_never_reach_the_normalizer():
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 4),
+        ("run.log_every", 1024), ("run.eval_envs", 8),
+    ])
+    derived = config.derive(cfg)
+    fns = make_train_fns(ExplodingCartpole(cfg), cfg, derived)
+    carry = jax.jit(fns.init)(jax.random.PRNGKey(0))
+    carry, metrics = jax.jit(fns.train_chunk)(carry)
+    assert float(np.sum(metrics["nan_resets"])) > 0  # the env guard caught them ...
+    assert float(np.sum(metrics["bad_update"])) == 0  # ... so every update went through
+    normalizer = jax.device_get(carry.normalizer)
+    for leaf in jax.tree_util.tree_leaves(normalizer):
+        assert np.isfinite(np.asarray(leaf)).all()
+    assert np.any(np.asarray(normalizer.mean) != 0)  # it did learn from the finite samples
+    for leaf in jax.tree_util.tree_leaves(jax.device_get(carry.params)):
+        assert np.isfinite(leaf).all()
+    assert np.isfinite(np.asarray(carry.env_state.data.qvel)).all()  # blown-up envs were reset

@@ -1,0 +1,60 @@
+"""A run stops cleanly on repeated non-finite updates and keeps its last good checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from playground import config, runs, training
+
+pytestmark = pytest.mark.slow  # compiles a (small) training chunk
+
+POISON_AT_CHUNK = 3
+
+
+class PoisonedRun(training.Run):
+    """Replaces the value network's parameters with NaN before the 3rd chunk."""
+
+    def _compile(self, carry):
+        super()._compile(carry)
+        compiled, calls = self._chunk, []
+
+        def chunk(carry):
+            calls.append(None)
+            if len(calls) == POISON_AT_CHUNK:
+                nan = jax.tree_util.tree_map(lambda x: jnp.full_like(x, jnp.nan),
+                                             carry.params.value)
+                carry = carry.replace(params=carry.params.replace(value=nan))
+            return compiled(carry)
+
+        self._chunk = chunk
+
+
+def test_max_bad_updates_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_path):
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 40),
+        ("ppo.max_bad_updates", 4), ("run.log_every", 1024),  # 4 iterations per chunk
+        ("run.checkpoint_every", 4), ("run.eval_every", 0), ("run.eval_envs", 8),
+        ("run.checkpoint_dir", str(tmp_path)), ("run.name", "nan"), ("run.progress", False),
+        ("run.wandb.enabled", False),
+    ])
+    lines = []
+    run = PoisonedRun(cfg, ["test"], log=lines.append)
+    with pytest.raises(training.TrainingError) as error:
+        run.train()
+    message = str(error.value)
+    assert "4 non-finite updates in a row at iteration 12" in message
+    assert str(tmp_path / "nan" / "checkpoints") in message and "\n" not in message
+    # the poisoned chunk's carry was not saved: the newest checkpoint is the last good one
+    steps_dir = tmp_path / "nan" / runs.STEPS_DIRNAME
+    assert runs.complete_steps(steps_dir) == [4, 8]
+    assert any("checkpoint not written" in line for line in lines)
+    rows = [json.loads(x) for x in (tmp_path / "nan" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["train/bad_updates"] for r in rows] == [0.0, 0.0, 4.0]
+    good = run.restore(steps_dir)["carry"]
+    assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(good.params))
