@@ -31,6 +31,7 @@ BENCHMARKS = {
     "throughput": ("throughput.py", "Trainer throughput vs raw env (humanoid)"),
     "vs_brax": ("vs_brax.py", "Ours vs brax ppo.train"),
     "verify_time": ("verify_time.py", "`train.py --verify` wall time and memory"),
+    "serve_latency": ("serve_latency.py", "Robot side: policy latency and the ZMQ request path"),
 }
 #: Tiny sizes that exercise every code path in a few minutes (not measurements).
 QUICK_ARGS = {
@@ -43,6 +44,7 @@ QUICK_ARGS = {
                 "--learning-points", "3", "--seeds", "0",
                 "--learning-set", "ppo.num_envs=16", "--learning-set", "env.episode_length=50"],
     "verify_time": ["--warm", "1"],
+    "serve_latency": ["--calls", "2000", "--seconds", "2", "--echo-seconds", "1"],
 }
 HEADER = """# Benchmarks
 

@@ -46,22 +46,28 @@ class ClientCurve:
 class PolicyClient:
     """Send an observation, get an action within `timeout_s`, or None (and count why).
 
-    A DEALER socket with LINGER 0: a reply that comes after its deadline is recognised
-    by its sequence number and dropped; after a timeout the socket is closed and
-    reconnected (a fresh identity), so a stuck or restarted server never leaves a
-    queue of stale requests behind.
+    A DEALER socket (LINGER 0, IMMEDIATE): a reply that comes after its deadline is
+    recognised by its sequence number and dropped, so a lost reply never blocks the
+    next request (the trap of a REQ socket); while no peer is connected a send fails
+    at once instead of queueing. After a timeout, if nothing valid came back for
+    `reconnect_after_s`, the socket is closed and a fresh one connects (dropping
+    whatever it still queued); reconnecting less often than that avoids a storm of
+    handshakes when the period is shorter than a TCP connect.
     """
 
     def __init__(self, endpoint: str, spec: dict | str, *, timeout_s: float,
-                 curve: ClientCurve | None = None, context: zmq.Context | None = None):
+                 reconnect_after_s: float | None = None, curve: ClientCurve | None = None,
+                 context: zmq.Context | None = None):
         self.endpoint = endpoint
         self.spec_hash = spec if isinstance(spec, str) else spec_hash(spec)
         self.timeout_s = float(timeout_s)
+        self.reconnect_after_s = (max(0.1, 5 * self.timeout_s) if reconnect_after_s is None
+                                  else float(reconnect_after_s))
         self.curve = curve
         self.context = context or zmq.Context.instance()
         self.seq = 0
-        self.counters = {"requests": 0, "replies": 0, "timeouts": 0, "errors": 0, "stale": 0,
-                         "reconnects": 0}
+        self.counters = {"requests": 0, "replies": 0, "timeouts": 0, "unreachable": 0,
+                         "errors": 0, "stale": 0, "reconnects": 0}
         self.last_error: tuple[str, str] | None = None
         self.last_timing: dict | None = None
         self.socket = None
@@ -70,7 +76,10 @@ class PolicyClient:
     def _connect(self) -> None:
         socket = self.context.socket(zmq.DEALER)
         socket.setsockopt(zmq.LINGER, 0)
+        socket.setsockopt(zmq.IMMEDIATE, 1)  # no queueing while not connected
         socket.setsockopt(zmq.SNDHWM, 4)
+        socket.setsockopt(zmq.RECONNECT_IVL, 10)  # ms: find a restarted server quickly
+        socket.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
         if self.curve is not None:
             server_public, _ = load_certificate(str(self.curve.server_public_file))
             public, secret = load_certificate(str(self.curve.client_secret_file))
@@ -79,8 +88,10 @@ class PolicyClient:
             socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
         socket.connect(self.endpoint)
         self.socket = socket
+        self._alive_at = time.monotonic()  # connect time or last valid reply
 
     def reconnect(self) -> None:
+        """Close the socket (dropping its queue) and connect a fresh one."""
         self.socket.close(0)
         self.counters["reconnects"] += 1
         self._connect()
@@ -90,21 +101,40 @@ class PolicyClient:
             self.socket.close(0)
             self.socket = None
 
+    def _failed(self, counter: str) -> None:
+        self.counters[counter] += 1
+        if time.monotonic() - self._alive_at > self.reconnect_after_s:
+            self.reconnect()
+
+    def _wait(self, event: int, deadline: float) -> bool:
+        """Poll for `event` until `deadline` (perf_counter s), to the microsecond.
+
+        zmq's poll counts whole milliseconds: the last fraction is spun with poll(0),
+        or a 1 kHz loop would give up on every reply at once.
+        """
+        while True:
+            left_ms = (deadline - time.perf_counter()) * 1e3
+            if left_ms <= 0:
+                return False
+            if self.socket.poll(int(left_ms) if left_ms >= 1 else 0, event):
+                return True
+
     def _request(self, payload: bytes, seq: int, timeout_s: float) -> dict | None:
         """Send one request, wait for the reply with `seq` until the deadline."""
         self.counters["requests"] += 1
         deadline = time.perf_counter() + timeout_s
-        try:
-            self.socket.send_multipart([b"", payload], zmq.NOBLOCK)
-        except zmq.Again:  # not connected and the tiny send queue is full
-            self.counters["timeouts"] += 1
-            self.reconnect()
-            return None
+        # no server connected yet (IMMEDIATE): wait for one, but not past the deadline
         while True:
-            left_ms = (deadline - time.perf_counter()) * 1e3
-            if left_ms <= 0 or not self.socket.poll(max(left_ms, 0.0), zmq.POLLIN):
-                self.counters["timeouts"] += 1
-                self.reconnect()
+            try:
+                self.socket.send_multipart([b"", payload], zmq.NOBLOCK)
+                break
+            except zmq.Again:
+                if not self._wait(zmq.POLLOUT, deadline):
+                    self._failed("unreachable")
+                    return None
+        while True:
+            if not self._wait(zmq.POLLIN, deadline):
+                self._failed("timeouts")
                 return None
             frames = self.socket.recv_multipart()
             try:
@@ -115,6 +145,7 @@ class PolicyClient:
                 self.counters["stale"] += 1  # a late reply to an earlier request
                 continue
             self.counters["replies"] += 1
+            self._alive_at = time.monotonic()
             if not reply.get("ok"):
                 self.counters["errors"] += 1
                 self.last_error = (str(reply.get("error")), str(reply.get("message")))

@@ -197,4 +197,5 @@ def test_client_falls_back_when_the_server_stops_or_dies(humanoid_bundle, no_jax
         client.close()
     steps = np.abs(np.diff(np.stack(outputs), axis=0))
     assert steps.max() <= max_step + 1e-12  # never a jump beyond the rate limit
-    assert client.counters["timeouts"] >= 40 and client.counters["reconnects"] >= 40
+    c = client.counters
+    assert c["timeouts"] + c["unreachable"] >= 40 and c["reconnects"] >= 1
