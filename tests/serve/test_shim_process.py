@@ -199,3 +199,17 @@ def test_client_falls_back_when_the_server_stops_or_dies(humanoid_bundle, no_jax
     assert steps.max() <= max_step + 1e-12  # never a jump beyond the rate limit
     c = client.counters
     assert c["timeouts"] + c["unreachable"] >= 40 and c["reconnects"] >= 1
+
+
+def test_serve_cli_bad_input_is_one_line_and_exit_2(humanoid_bundle, tmp_path, no_jax_env):
+    with zmq.Context.instance().socket(zmq.REP) as taken:
+        port = taken.bind_to_random_port("tcp://127.0.0.1")
+        for args in (["--bundle", str(tmp_path)],  # no bundle there
+                     ["--bundle", str(humanoid_bundle), "--bind", f"tcp://127.0.0.1:{port}"],
+                     ["--bundle", str(humanoid_bundle), "--bind", "nonsense"],
+                     ["--bundle", str(humanoid_bundle), "--curve-secret", str(tmp_path / "k")],
+                     ["--bundle", str(humanoid_bundle), "--replay", str(tmp_path / "none.npz")]):
+            done = subprocess.run([sys.executable, "-m", "playground.serve", *args], cwd=ROOT,
+                                  env=no_jax_env, capture_output=True, text=True, timeout=60)
+            assert done.returncode == 2, (args, done.stderr)
+            assert done.stderr.startswith("error:") and len(done.stderr.splitlines()) == 1, done.stderr
