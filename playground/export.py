@@ -254,13 +254,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out} already holds a bundle; pass --force to overwrite",
               file=sys.stderr)
         return 2
+    from playground import runs  # paths only: bad input fails before jax is imported
+
+    try:
+        steps_dir, step = runs.find_step(args.checkpoint, args.checkpoint_dir)
+    except FileNotFoundError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from playground import config, training
 
     try:
-        loaded = training.load_checkpoint(args.checkpoint, checkpoint_dir=args.checkpoint_dir,
+        loaded = training.load_checkpoint(steps_dir / str(step),
                                           log=lambda msg: print(msg, file=sys.stderr))
         source = str(loaded.steps_dir / str(loaded.step))
         print(f"exporting {source} ...", file=sys.stderr, flush=True)
