@@ -41,6 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="folder of allowed client public key files (*.key)")
     p.add_argument("--no-reload", action="store_true", help="refuse reload requests")
     p.add_argument("--replay", type=pathlib.Path, help="serve this recording's actions open-loop")
+    p.add_argument("--replay-episode", type=int, default=0,
+                   help="which episode of a play.py recording (default: %(default)s)")
     p.add_argument("--replay-loop", action="store_true", help="start the recording over at its end")
     p.add_argument("--stats-every", type=float, default=0.0, metavar="S",
                    help="print a stats line every S seconds (default: off)")
@@ -60,7 +62,8 @@ def make_server(args) -> PolicyServer:
         raise BundleError("--max-message-bytes must be at least 256")
     bundle = Bundle(args.bundle)
     if args.replay is not None:
-        policy, mode = load_replay(args.replay, bundle.action_size, args.replay_loop), "replay"
+        policy = load_replay(args.replay, bundle.action_size, args.replay_loop, args.replay_episode)
+        mode = "replay"
     else:
         policy, mode = make_policy(bundle, args.backend), "policy"
     return PolicyServer(bundle, policy, args.bind, backend=args.backend, mode=mode,

@@ -59,15 +59,23 @@ class ReplayPolicy:
         return action
 
 
-def load_replay(path: pathlib.Path, action_size: int, loop: bool = False) -> ReplayPolicy:
-    """A recording's `actions` [T, action_size] (npz, no pickle)."""
+def load_replay(path: pathlib.Path, action_size: int, loop: bool = False,
+                episode: int = 0) -> ReplayPolicy:
+    """A recording's `actions` (npz, no pickle): [T, a], or play.py's [episodes, T, a]
+    (one `episode`, cut to its `lengths` entry when the recording has one)."""
     try:
         with np.load(path, allow_pickle=False) as rec:
             if "actions" not in rec.files:
                 raise BundleError(f"{path}: no 'actions' array (has {', '.join(rec.files)})")
             actions = np.asarray(rec["actions"])
+            lengths = np.asarray(rec["lengths"]) if "lengths" in rec.files else None
     except (OSError, ValueError) as exc:
         raise BundleError(f"{path}: unreadable recording ({exc})") from None
+    if actions.ndim == 3:
+        if not 0 <= episode < len(actions):
+            raise BundleError(f"{path}: episode {episode} of {len(actions)} recorded")
+        end = int(lengths[episode]) if lengths is not None and lengths.ndim == 1 else None
+        actions = actions[episode, :end]
     if actions.ndim != 2 or actions.shape[1] != action_size or len(actions) == 0:
         raise BundleError(f"{path}: actions of shape {actions.shape}, expected [T>0, {action_size}]")
     if not np.all(np.isfinite(actions)):

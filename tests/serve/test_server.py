@@ -163,6 +163,10 @@ def test_replay_serves_the_recording_open_loop(serve, humanoid_bundle, tmp_path)
     reply = client.call("reload", bundle=str(humanoid_bundle))
     assert reply["error"] == "reload_refused"
     client.close()
+    # play.py's layout: [episodes, steps, a] with each episode's length
+    np.savez(tmp_path / "play.npz", actions=np.stack([actions, -actions]), lengths=[3, 2])
+    np.testing.assert_array_equal(load_replay(tmp_path / "play.npz", n_act, episode=1).actions,
+                                  np.clip(-actions[:2], -1, 1))
     np.savez(tmp_path / "bad.npz", actions=np.zeros((3, 5)))
     with pytest.raises(ValueError, match=rf"expected \[T>0, {n_act}\]"):
         load_replay(tmp_path / "bad.npz", n_act)
