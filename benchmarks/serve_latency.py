@@ -71,10 +71,12 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
             mean={**norm.mean, "state": jax.random.normal(key_mean, (n,))},
             std={**norm.std, "state": jax.random.uniform(key_std, (n,), minval=0.1, maxval=2.0)})
         spec = make_policy_spec(env, cfg, config.to_dict(cfg), norm, {"benchmark": True})
-        policy = jax.jit(ppo_networks.make_deterministic_policy(networks))
+        deterministic = ppo_networks.make_deterministic_policy(networks)
+        # params closed over (constants of the program), as export.make_jax_policy does
+        policy = jax.jit(lambda obs: deterministic(norm, params, {"state": obs}))
 
         def jax_policy(obs):
-            return np.asarray(policy(norm, params, {"state": obs}))
+            return np.asarray(policy(obs))
 
     write_bundle(out, spec, policy_layers(params, spec), np.asarray(norm.mean["state"]),
                  np.asarray(norm.std["state"]), force=True)

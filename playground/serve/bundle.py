@@ -129,8 +129,13 @@ class NumpyPolicy:
         self.clip = np.float32(bundle.arrays["normalizer/clip"])
         self.activation = spec["network"]["activation"]
         self.squash = spec["network"]["squash"]
-        self.layers = [(np.ascontiguousarray(w, np.float32), np.ascontiguousarray(b, np.float32))
-                       for w, b in bundle.layers()]
+        layers = bundle.layers()
+        # swish(x) = u + u tanh(u) with u = x / 2: halve the hidden layers' weights and
+        # biases once (exact in binary floating point) and save a multiply per call
+        half = [np.float32(0.5 if self.activation == "swish" and i < len(layers) - 1 else 1.0)
+                for i in range(len(layers))]
+        self.layers = [(np.ascontiguousarray(w * s, np.float32), np.ascontiguousarray(b * s, np.float32))
+                       for (w, b), s in zip(layers, half, strict=True)]
         self._z = np.zeros(self.obs_size, np.float32)
         self._h = [np.zeros(w.shape[1], np.float32) for w, _ in self.layers]
         self._t = [np.zeros(w.shape[1], np.float32) for w, _ in self.layers]
@@ -172,9 +177,12 @@ class NumpyPolicy:
 
 
 def _activate(name: str, h: np.ndarray, tmp: np.ndarray) -> np.ndarray:
-    """In place on `h` (tmp: scratch of the same shape)."""
-    if name == "swish":  # x * sigmoid(x) = u + u * tanh(u), u = x / 2: no exp overflow
-        np.multiply(h, 0.5, out=h)
+    """In place on `h` (tmp: scratch of the same shape).
+
+    For swish `h` holds u = x / 2 (the layer's weights are pre-halved):
+    x * sigmoid(x) = u + u * tanh(u), which never overflows an exp.
+    """
+    if name == "swish":
         np.tanh(h, out=tmp)
         np.multiply(tmp, h, out=tmp)
         np.add(h, tmp, out=h)
