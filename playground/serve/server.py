@@ -98,7 +98,8 @@ class PolicyServer:
         self.max_message_bytes = int(max_message_bytes)
         self.allow_reload = allow_reload and mode == "policy"
         self.log = log
-        self.builder = ObservationBuilder(bundle.spec) if self._fields_possible() else None
+        builder = ObservationBuilder(bundle.spec)
+        self.builder = builder if builder.history == 1 else None  # "fields" requests need it
         self.context = zmq.Context()
         self._auth = None
         self.socket = self.context.socket(zmq.ROUTER)
@@ -121,9 +122,6 @@ class PolicyServer:
         self._samples = 0
 
     # --- setup ---------------------------------------------------------------------
-    def _fields_possible(self) -> bool:
-        return ObservationBuilder(self.bundle.spec).history == 1
-
     def _setup_curve(self, curve: CurveConfig) -> None:
         from zmq.auth.thread import ThreadAuthenticator  # starts a thread: only with CURVE
 

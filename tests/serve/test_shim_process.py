@@ -100,6 +100,7 @@ def malformed_frames(spec_hash: str, obs_size: int, count: int, seed: int = 0):
         lambda: ([b"", act(fields=[1, 2])], "bad_request"),
         lambda: ([b"", b"\xc1" * 10], "bad_msgpack"),  # never-used msgpack byte
         lambda: ([b"", b"\xdd\xff\xff\xff\xff"], "bad_msgpack"),  # array claiming 4G items
+        lambda: ([b"", b"\x91" * 30_000 + b"\x00"], "bad_msgpack"),  # nested 30,000 deep
     ]
     return [rng.choice(kinds)() for _ in range(count)]
 
