@@ -60,6 +60,7 @@ class PolicyClient:
                  context: zmq.Context | None = None):
         self.endpoint = endpoint
         self.spec_hash = spec if isinstance(spec, str) else spec_hash(spec)
+        self.action_size = None if isinstance(spec, str) else action_size(spec)
         self.timeout_s = float(timeout_s)
         self.reconnect_after_s = (max(0.1, 5 * self.timeout_s) if reconnect_after_s is None
                                   else float(reconnect_after_s))
@@ -162,12 +163,20 @@ class PolicyClient:
         if reply is None or not reply.get("ok"):
             return None
         action = reply.get("action")
-        if not isinstance(action, bytes) or len(action) % 4:
-            self.counters["errors"] += 1
-            self.last_error = ("bad_reply", "action is not float32 bytes")
-            return None
+        size = 4 * self.action_size if self.action_size is not None else None
+        if not isinstance(action, bytes) or len(action) % 4 or size not in (None, len(action)):
+            return self._bad_reply("action is not action_size float32 bytes")
+        action = np.frombuffer(action, protocol.F32)
+        if not np.all(np.isfinite(action)):
+            return self._bad_reply("non-finite action")
         self.last_timing = reply.get("timing")
-        return np.frombuffer(action, protocol.F32)
+        return action
+
+    def _bad_reply(self, message: str) -> None:
+        """A reply no robot should act on (a broken or foreign server): counted, dropped."""
+        self.counters["errors"] += 1
+        self.last_error = ("bad_reply", message)
+        return None
 
     def call(self, type_: str, timeout_s: float = 1.0, **fields) -> dict | None:
         """An info / stats / reload request; the reply map, or None on timeout."""
@@ -257,7 +266,7 @@ class SafetyFilter:
         self._ramp_from, self._kp_ramp_from, self._ramp_step = self.output.copy(), self.kp_scale, 0
 
     def step(self, action) -> JointCommand:
-        """One control period; `action` None means no (timely) reply from the policy."""
+        """One control period; `action` None (or non-finite) means no usable reply."""
         if self.output is None:
             raise RuntimeError("call start(current_pose) first")
         self.counters["steps"] += 1
@@ -267,7 +276,7 @@ class SafetyFilter:
             self._enter_fallback("estop")
         if self._estopped:
             desired = self._fallback_desired()
-        elif action is None:
+        elif action is None or not np.all(np.isfinite(action)):
             self._missed += 1
             if self.mode in ("fallback", "estop"):
                 desired = self._fallback_desired()

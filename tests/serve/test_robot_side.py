@@ -67,9 +67,9 @@ def test_a_short_gap_holds_then_resumes_without_ramp():
     safety = make_filter(soft_start_s=0.1)
     safety.start([0.0, 1.0])
     run(safety, [[0.2, 0.2]] * 2)  # target [0.1, 1.1], reached in one step
-    targets, modes, _ = run(safety, [None, [0.4, 0.4]])
-    np.testing.assert_allclose(targets, [[0.1, 1.1], [0.2, 1.2]])
-    assert modes == ["hold", "policy"]
+    targets, modes, _ = run(safety, [None, [np.nan, 0.0], [0.4, 0.4]])  # NaN: no reply
+    np.testing.assert_allclose(targets, [[0.1, 1.1], [0.1, 1.1], [0.2, 1.2]])
+    assert modes == ["hold", "hold", "policy"]
 
 
 def test_damping_fallback_fades_the_gain_and_holds_the_pose():

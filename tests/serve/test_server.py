@@ -170,3 +170,36 @@ def test_replay_serves_the_recording_open_loop(serve, humanoid_bundle, tmp_path)
     np.savez(tmp_path / "bad.npz", actions=np.zeros((3, 5)))
     with pytest.raises(ValueError, match=rf"expected \[T>0, {n_act}\]"):
         load_replay(tmp_path / "bad.npz", n_act)
+
+
+def test_client_drops_replies_no_robot_should_act_on(humanoid_bundle):
+    """A foreign or broken server: NaN actions, wrong sizes, replies to other seqs."""
+    bundle = Bundle(humanoid_bundle)
+    n = bundle.action_size
+    router = zmq.Context.instance().socket(zmq.ROUTER)
+    router.setsockopt(zmq.LINGER, 0)
+    port = router.bind_to_random_port("tcp://127.0.0.1")
+    answers = [
+        lambda seq: {"seq": seq, "ok": True, "action": np.full(n, np.nan, "<f4").tobytes()},
+        lambda seq: {"seq": seq, "ok": True, "action": np.zeros(n + 1, "<f4").tobytes()},
+        lambda seq: {"seq": seq + 1000, "ok": True, "action": np.zeros(n, "<f4").tobytes()},
+        lambda seq: {"seq": seq, "ok": True, "action": np.full(n, 0.5, "<f4").tobytes()},
+    ]
+
+    def fake_server():
+        for answer in answers:
+            frames = router.recv_multipart()
+            seq = msgpack.unpackb(frames[-1], raw=False)["seq"]
+            router.send_multipart([*frames[:-1], msgpack.packb(answer(seq))])
+
+    thread = threading.Thread(target=fake_server, daemon=True)
+    thread.start()
+    client = PolicyClient(f"tcp://127.0.0.1:{port}", bundle.spec, timeout_s=0.5)
+    obs = np.zeros(bundle.obs_size, np.float32)
+    assert client.act(obs) is None and client.last_error == ("bad_reply", "non-finite action")
+    assert client.act(obs) is None and "action_size" in client.last_error[1]
+    assert client.act(obs) is None and client.counters["stale"] == 1  # wrong seq: timed out
+    np.testing.assert_array_equal(client.act(obs), np.full(n, 0.5))
+    thread.join(5)
+    client.close()
+    router.close()
