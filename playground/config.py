@@ -146,6 +146,9 @@ SCHEMA = Section(
                 "tracking_sigma": Field(
                     float, 0.25, "width of the exp(-err^2/sigma) tracking rewards"
                 ),
+                "tracking_sigma_yaw": Field(
+                    float, 0.25, "width of the yaw-rate tracking reward (rad^2/s^2)"
+                ),
                 "base_height_target": Field(
                     float,
                     None,
@@ -168,6 +171,9 @@ SCHEMA = Section(
                     {
                         "enabled": Field(bool, True, "sin/cos phase clock in the observation"),
                         "frequency": Field(float, 1.5, "Hz, gait cycles per second"),
+                        "swing_height": Field(
+                            float, 0.035, "m; peak foot lift the `feet_phase` reward asks for"
+                        ),
                     },
                 ),
                 "command": Section(

@@ -37,6 +37,10 @@ from playground.envs.mjx_compat import mjx
 from playground.envs.registry import PROJECT_ROOT
 
 F32 = jnp.float32
+#: Width (m^2) of the feet_phase reward exp(-sum_feet (lift - target)^2 / sigma): 1 cm of
+#: error on each foot earns exp(-0.4) = 0.67; a foot left on the floor at the 3.5 cm peak
+#: of its swing earns exp(-2.45) = 0.09, so standing still earns little of it.
+FEET_PHASE_SIGMA = 5e-4
 
 
 def resolve_path(path: str) -> pathlib.Path:
@@ -131,7 +135,9 @@ class LocomotionEnv(Env):
         self.history = int(env_cfg.obs_history)
         self.gait_enabled = bool(env_cfg.gait.enabled)
         self.gait_frequency = float(env_cfg.gait.frequency)
+        self.swing_height = float(env_cfg.gait.swing_height)
         self.tracking_sigma = float(env_cfg.tracking_sigma)
+        self.tracking_sigma_yaw = float(env_cfg.tracking_sigma_yaw)
         self.air_time_target = float(env_cfg.feet_air_time_target)
         self.noise_scale = float(env_cfg.noise.scale)
         self.noise = {k: float(env_cfg.noise[k]) for k in ("gyro", "gravity", "joint_pos", "joint_vel")}
@@ -193,6 +199,9 @@ class LocomotionEnv(Env):
         mj_data.qpos[:] = self.home_qpos
         mujoco.mj_forward(mj_model, mj_data)
         self.home_height = float(mj_data.xpos[root_id, 2])
+        self.home_feet_z = np.array(mj_data.xpos[self.feet, 2], np.float32)
+        # gait clock offset of each foot: alternate feet half a cycle apart
+        self.feet_phase_offset = np.pi * (np.arange(len(self.feet)) % 2).astype(np.float32)
         target = env_cfg.base_height_target
         self.height_target = self.home_height if target is None else float(target)
         self.base_body_mass = np.array(mj_model.body_mass, np.float32)
@@ -214,9 +223,10 @@ class LocomotionEnv(Env):
         self.reward_terms = (
             "tracking_lin_vel", "tracking_ang_vel", "lin_vel_z", "ang_vel_xy", "upright",
             "base_height", "action_rate", "torque", "joint_limits", "pose", "feet_air_time",
-            "feet_slip", "alive", "termination",
+            "feet_slip", "feet_phase", "alive", "termination",
         )
-        self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate_error", "base_height")
+        self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate_error", "base_height",
+                             "foot_slip", "action_rate")
         noise_vec = []
         for name, size in self.frame_layout:
             noise_vec += [self.noise.get(name, 0.0) * self.noise_scale] * size
@@ -340,6 +350,18 @@ class LocomotionEnv(Env):
 
     # --- the two pure functions --------------------------------------------------
     def reset(self, key: jax.Array) -> State:
+        """A fresh episode whose command is sampled and resampled from `env.command`."""
+        return self._reset(key, None)
+
+    def reset_with_command(self, key: jax.Array, command: jax.Array) -> State:
+        """A fresh episode that tracks `command` [vx, vy, yaw_rate] throughout (no resampling).
+
+        Used for evaluation at a chosen speed; everything else (randomization, noise,
+        delay, pushes) is drawn exactly as in `reset`.
+        """
+        return self._reset(key, jnp.asarray(command, F32))
+
+    def _reset(self, key: jax.Array, command: jax.Array | None) -> State:
         (key, key_sys, key_pose, key_yaw, key_cmd, key_delay,
          key_push, key_phase, key_obs) = jax.random.split(key, 9)
         sys = self.sample_sys(key_sys)
@@ -365,7 +387,8 @@ class LocomotionEnv(Env):
             "step": jnp.zeros((), jnp.int32),
             "truncation": F32(0.0),
             "sys": sys,
-            "command": self._sample_command(key_cmd),
+            "command": self._sample_command(key_cmd) if command is None else command,
+            "command_fixed": jnp.asarray(command is not None),
             "last_action": zeros_n,
             "action_buffer": jnp.zeros((self.delay_range[1] + 1, self.nu), F32),
             "delay": delay,
@@ -410,7 +433,7 @@ class LocomotionEnv(Env):
         data = jax.lax.fori_loop(0, self.n_substeps, lambda _, d: mjx.step(model, d), data)
 
         step = info["step"] + 1
-        resample = (step % self.resample_steps) == 0
+        resample = ((step % self.resample_steps) == 0) & ~info["command_fixed"]
         info["command"] = jnp.where(resample, self._sample_command(key_cmd), info["command"])
         phase = info["phase"] + 2 * jnp.pi * self.gait_frequency * self.ctrl_dt
         info["phase"] = jnp.mod(phase, 2 * jnp.pi)
@@ -428,22 +451,31 @@ class LocomotionEnv(Env):
         yaw_err = jnp.square(cmd[2] - sensors["yaw_rate"])
         moving = (jnp.linalg.norm(cmd) > 0.05).astype(F32)
         feet_vel = self._feet_velocity(data)[:, :2]  # [nf, 2] m/s
+        feet_speed = jnp.linalg.norm(feet_vel, axis=-1)  # [nf] m/s
+        # swing-height profile of the gait clock: each foot lifts on its half of the
+        # cycle (h * sin of its phase) and stays down on the other half
+        feet_phase = info["phase"] + self.feet_phase_offset  # [nf] rad
+        lift_target = self.swing_height * jnp.maximum(jnp.sin(feet_phase), 0.0)
+        lift = data.xpos[self.feet, 2] - self.home_feet_z  # [nf] m above the standing height
+        lift_err = jnp.sum(jnp.square(lift - lift_target))
+        action_rate = jnp.sum(jnp.square(action - info["last_action"]))
         q = data.qpos[self.qpos_idx]
         below = jnp.maximum(self.soft_range[:, 0] - q, 0.0)
         above = jnp.maximum(q - self.soft_range[:, 1], 0.0)
         raw = {
             "tracking_lin_vel": jnp.exp(-lin_err / self.tracking_sigma),
-            "tracking_ang_vel": jnp.exp(-yaw_err / self.tracking_sigma),
+            "tracking_ang_vel": jnp.exp(-yaw_err / self.tracking_sigma_yaw),
             "lin_vel_z": jnp.square(sensors["linvel"][2]),
             "ang_vel_xy": jnp.sum(jnp.square(sensors["angvel_body"][:2])),
             "upright": jnp.sum(jnp.square(sensors["gravity"][:2])),
             "base_height": jnp.square(sensors["height"] - self.height_target),
-            "action_rate": jnp.sum(jnp.square(action - info["last_action"])),
+            "action_rate": action_rate,
             "torque": jnp.sum(jnp.square(data.actuator_force)),
             "joint_limits": jnp.sum(below + above),
             "pose": jnp.sum(jnp.square(sensors["joint_pos"])),
             "feet_air_time": jnp.sum((air_time - self.air_time_target) * first_contact) * moving,
-            "feet_slip": jnp.sum(contact * jnp.sum(jnp.square(feet_vel), axis=-1)),
+            "feet_slip": jnp.sum(contact * jnp.square(feet_speed)),
+            "feet_phase": jnp.exp(-lift_err / FEET_PHASE_SIGMA) * moving,
             "alive": F32(1.0),
             "termination": terminated,
         }
@@ -466,6 +498,9 @@ class LocomotionEnv(Env):
             "vy_error": jnp.abs(cmd[1] - sensors["linvel"][1]),
             "yaw_rate_error": jnp.abs(cmd[2] - sensors["yaw_rate"]),
             "base_height": sensors["height"],
+            # mean horizontal speed of the feet that touch the floor, m/s
+            "foot_slip": jnp.sum(contact * feet_speed) / jnp.maximum(jnp.sum(contact), 1.0),
+            "action_rate": action_rate,
         })
         done = jnp.maximum(terminated, truncation)
         return State(data=data, obs=obs, reward=reward.astype(F32), done=done, metrics=metrics, info=info)

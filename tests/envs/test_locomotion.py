@@ -23,6 +23,8 @@ def env():
         ("env.obs_history", 3),
         ("domain_randomization.enabled", True),
         ("domain_randomization.push_velocity", 0.0),
+        ("env.command.resample_seconds", 0.02),  # a new command every step
+        ("reward_weights.feet_phase", 1.0),
     ])
     return registry.get_task("humanoid_walk").make_env(cfg)
 
@@ -118,3 +120,44 @@ def test_action_delay_and_observation_history(env, fns):
     la = layout["last_action"]
     np.testing.assert_allclose(np.asarray(s2.obs["state"][:, la["start"]:la["start"] + la["size"]]),
                                np.asarray(a2), atol=1e-6)
+
+
+@pytest.fixture(scope="module")
+def reset_held(env):
+    """[B] fresh episodes that hold one command: (key, command [3]) -> State."""
+    batched = jax.jit(jax.vmap(env.reset_with_command))
+    return lambda key, command: batched(jax.random.split(key, B),
+                                        jnp.broadcast_to(jnp.asarray(command), (B, 3)))
+
+
+def test_held_command_is_never_resampled(env, fns, reset_held):
+    reset, step, _ = fns
+    command = jnp.array([0.3, 0.0, 0.2])
+    held = reset_held(jax.random.PRNGKey(9), command)
+    sampled = reset(jax.random.PRNGKey(9))
+    zeros = jnp.zeros((B, env.action_size))
+    for _ in range(2):
+        held, sampled_next = step(held, zeros), step(sampled, zeros)
+        assert not np.allclose(sampled_next.info["command"], sampled.info["command"])
+        sampled = sampled_next
+    np.testing.assert_allclose(np.asarray(held.info["command"]), np.tile(command, (B, 1)))
+
+
+def test_feet_phase_reward_asks_the_swing_foot_to_lift(env, fns, reset_held):
+    """Feet on the floor while the clock says the left foot is at the top of its swing:
+    error ~ h^2 on one foot, so the term is about exp(-0.035^2 / 5e-4) = exp(-2.45) = 0.086."""
+    from playground.envs.locomotion import FEET_PHASE_SIGMA
+
+    _, step, _ = fns
+    state = reset_held(jax.random.PRNGKey(10), jnp.array([0.3, 0.0, 0.0]))  # moving: term on
+    advance = 2 * np.pi * env.gait_frequency * env.ctrl_dt  # phase moves this much per step
+    info = dict(state.info)
+    info["phase"] = jnp.array([np.pi / 2, 3 * np.pi / 2, np.pi / 2]) - advance
+    nxt = step(state.replace(info=info), jnp.zeros((B, env.action_size)))
+    lift = np.asarray(nxt.data.xpos[:, env.feet, 2]) - env.home_feet_z  # [B, 2]
+    h = env.swing_height
+    target = np.array([[h, 0.0], [0.0, h], [h, 0.0]])  # left up, right up, left up
+    expected = np.exp(-np.sum((lift - target) ** 2, axis=1) / FEET_PHASE_SIGMA)
+    got = np.asarray(nxt.metrics["reward/feet_phase"])
+    np.testing.assert_allclose(got, expected, rtol=1e-4)
+    assert np.all(np.abs(lift) < 0.01) and np.all((got > 0.05) & (got < 0.13))
