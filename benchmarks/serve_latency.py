@@ -21,6 +21,7 @@ Goals: numpy within 1.5x of onnxruntime; request path p99 <= 1 ms, no errors, no
 from __future__ import annotations
 
 import argparse
+import os
 import pathlib
 import subprocess
 import sys
@@ -246,6 +247,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         f"- p99 <= 1 ms: {p99_met}; errors at 1 kHz: {kilo['failures']}; missed 50 Hz "
         f"deadlines: {fifty['deadline_misses']} (goal 0)",
+        f"- load average (1, 5, 15 min) at the end: "
+        f"{', '.join(f'{x:.1f}' for x in result['load_average_end'])} on "
+        f"{result['machine']['nproc']} cores: other processes share the CPU",
     ])
 
 
@@ -296,6 +300,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "obs_size": bundle.obs_size, "action_size": bundle.action_size,
             "hidden": net["hidden"], "activation": net["activation"],
             "policy": policy, "request_path": paths, "echo": echo,
+            "load_average_end": list(os.getloadavg()),  # other work on the machine
         }
     return common.publish(result, to_markdown, args.json)
 

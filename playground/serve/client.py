@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import pathlib
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -108,17 +109,20 @@ class PolicyClient:
             self.reconnect()
 
     def _wait(self, event: int, deadline: float) -> bool:
-        """Poll for `event` until `deadline` (perf_counter s), to the microsecond.
+        """Wait for `event` until `deadline` (perf_counter s), to the microsecond.
 
-        zmq's poll counts whole milliseconds: the last fraction is spun with poll(0),
-        or a 1 kHz loop would give up on every reply at once.
+        zmq's own poll counts whole milliseconds (a 1 kHz loop would give up on a reply
+        at once); select() on the socket's edge-triggered FD, re-checking EVENTS after
+        every wake-up, sleeps the exact time without spinning.
         """
+        fd = self.socket.getsockopt(zmq.FD)
         while True:
-            left_ms = (deadline - time.perf_counter()) * 1e3
-            if left_ms <= 0:
-                return False
-            if self.socket.poll(int(left_ms) if left_ms >= 1 else 0, event):
+            if self.socket.getsockopt(zmq.EVENTS) & event:
                 return True
+            left = deadline - time.perf_counter()
+            if left <= 0:
+                return False
+            select.select([fd], [], [], left)
 
     def _request(self, payload: bytes, seq: int, timeout_s: float) -> dict | None:
         """Send one request, wait for the reply with `seq` until the deadline."""
