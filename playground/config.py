@@ -316,7 +316,9 @@ SCHEMA = Section(
                     "run.checkpoint_dir); its saved config is the base for --set",
                     optional=True,
                 ),
-                "devices": Field(int, 1, "reserved: data-parallel devices"),
+                "devices": Field(
+                    int, 0, "data-parallel devices: 0 = all local devices, N = the first N"
+                ),
                 "progress": Field(bool, True, "progress bar"),
                 "compilation_cache": Field(
                     str,
@@ -982,7 +984,6 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         ("ppo.unroll_length", ppo.unroll_length),
         ("ppo.num_minibatches", ppo.num_minibatches),
         ("ppo.num_epochs", ppo.num_epochs),
-        ("run.devices", run.devices),
         ("run.eval_envs", run.eval_envs),
         ("run.log_every", run.log_every),
         ("run.keep_checkpoints", run.keep_checkpoints),
@@ -995,8 +996,9 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         ("run.checkpoint_every", run.checkpoint_every),
     ):
         _require(value >= 0, f"{key} must be >= 0 (0 = never), got {value}")
+    _require(run.devices >= 0, f"run.devices must be >= 0 (0 = all), got {run.devices}")
     _require(
-        ppo.num_envs % run.devices == 0,
+        run.devices == 0 or ppo.num_envs % run.devices == 0,
         f"ppo.num_envs {ppo.num_envs} is not divisible by run.devices {run.devices}",
     )
     steps = ppo.num_envs * ppo.unroll_length

@@ -69,8 +69,39 @@ def _refuse_unbuilt_features(cfg) -> None:
     """Reserved keys whose feature is not built yet: refuse rather than silently ignore."""
     if cfg.amp.enabled:
         raise config.ConfigError("amp.enabled: AMP is not implemented yet (reserved key)")
-    if cfg.run.devices != 1:
-        raise config.ConfigError(f"run.devices={cfg.run.devices}: only 1 device is supported yet")
+
+
+def make_mesh(cfg) -> jax.sharding.Mesh:
+    """The local devices the envs are split across: all of them, or the first run.devices."""
+    available = jax.local_devices()
+    count = int(cfg.run.devices) or len(available)
+    if count > len(available):
+        raise config.ConfigError(
+            f"run.devices={count}: this process sees {len(available)} "
+            f"{available[0].platform} device(s)"
+        )
+    if cfg.ppo.num_envs % count:
+        raise config.ConfigError(
+            f"ppo.num_envs {cfg.ppo.num_envs} is not divisible by the {count} devices in use"
+        )
+    return jax.sharding.Mesh(np.array(available[:count]), ("envs",))
+
+
+def carry_shardings(mesh: jax.sharding.Mesh, abstract_carry: TrainCarry, num_envs: int):
+    """Data parallel: env-batched leaves split on their first axis, everything else replicated.
+
+    With params replicated and the batch split, XLA's partitioner turns the mean
+    gradient of each minibatch into a cross-device reduction: one program, any
+    device count.
+    """
+    replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+    batched = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("envs"))
+
+    def pick(path, leaf):
+        per_env = getattr(path[0], "name", None) in ("env_state", "episode")
+        return batched if per_env and leaf.ndim and leaf.shape[0] == num_envs else replicated
+
+    return jax.tree_util.tree_map_with_path(pick, abstract_carry)
 
 
 def _learner_finite(carry: TrainCarry) -> bool:
@@ -118,6 +149,11 @@ class Run:
         key = jax.random.PRNGKey(int(cfg.run.seed))
         self.key_init, self.key_eval = jax.random.split(key)
         self.abstract_carry = jax.eval_shape(self.fns.init, self.key_init)
+        self.mesh = make_mesh(cfg)
+        self.num_devices = int(self.mesh.devices.size)
+        self.provenance["devices"] = self.num_devices
+        self.shardings = carry_shardings(self.mesh, self.abstract_carry, int(cfg.ppo.num_envs))
+        self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._chunk = None
         self._eval = None
         self.compile_time = 0.0
@@ -126,15 +162,22 @@ class Run:
     def _compile(self, carry):
         """Compile the chunk and the evaluation side by side (XLA releases the GIL)."""
         t = time.monotonic()
-        chunk = jax.jit(self.fns.train_chunk, donate_argnums=0).lower(carry)
-        evaluate = jax.jit(self.fns.evaluate).lower(carry, self.key_eval)
+        chunk = jax.jit(self.fns.train_chunk, donate_argnums=0, in_shardings=(self.shardings,),
+                        out_shardings=(self.shardings, self._replicated)).lower(carry)
+        evaluate = jax.jit(self.fns.evaluate, in_shardings=(self.shardings, self._replicated),
+                           out_shardings=self._replicated).lower(carry, self.key_eval)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             chunk_future = pool.submit(chunk.compile)
             eval_future = pool.submit(evaluate.compile)
             self._chunk, self._eval = chunk_future.result(), eval_future.result()
         self.compile_time += time.monotonic() - t
 
+    def place(self, carry) -> TrainCarry:
+        """A carry (e.g. numpy, restored) on this run's devices, split as the programs expect."""
+        return jax.device_put(carry, self.shardings)
+
     def evaluate(self, carry) -> dict[str, float]:
+        carry = self.place(carry)
         if self._eval is None:
             self._compile(carry)
         return {k: float(v) for k, v in jax.device_get(self._eval(carry, self.key_eval)).items()}
@@ -163,18 +206,23 @@ class Run:
         run_dir = self.make_run_dir()
         config.save_config(self.config_dict, run_dir / "config.yaml")
         runs.write_atomic(run_dir / "provenance.json", json.dumps(self.provenance, indent=2))
-        return run_dir, jax.jit(self.fns.init)(self.key_init)
+        return run_dir, jax.jit(self.fns.init, out_shardings=self.shardings)(self.key_init)
 
     def _resume(self) -> tuple[pathlib.Path, TrainCarry]:
         """The run directory and carry of the checkpoint named by run.resume (a step dir)."""
         steps_dir, step = runs.find_step(self.cfg.run.resume)
         run_dir = steps_dir.parent
         changes = config.resume_changes(runs.read_config(steps_dir, step), self.config_dict)
+        history_path = run_dir / "provenance.json"
+        history = json.loads(history_path.read_text()) if history_path.is_file() else {}
+        if history.get("devices", self.num_devices) != self.num_devices:
+            raise config.ConfigError(
+                f"--resume: the run trained on {history['devices']} devices and this one would "
+                f"use {self.num_devices}; an exact resume needs the same count (run.devices)"
+            )
         restored = self.restore(steps_dir, step)
         dropped = runs.truncate_metrics(run_dir, step)
         config.save_config(self.config_dict, run_dir / "config.yaml")
-        history_path = run_dir / "provenance.json"
-        history = json.loads(history_path.read_text()) if history_path.is_file() else {}
         history.setdefault("resumes", []).append(
             {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
              "command": self.provenance["command"], "git_commit": self.provenance["git_commit"],
@@ -185,7 +233,7 @@ class Run:
                  + (f" ({dropped} logged rows past it dropped: they are recomputed)" if dropped else ""))
         for change in changes:
             self.log(f"resume: {change}")
-        return run_dir, jax.device_put(restored["carry"])
+        return run_dir, self.place(restored["carry"])
 
     def train(self) -> RunResult:
         cfg, derived = self.cfg, self.derived
@@ -293,6 +341,8 @@ def load_checkpoint(path, overrides=(), checkpoint_dir: str | None = None,
     FileNotFoundError / ConfigError / ValueError are one-line user errors.
     """
     steps_dir, step = runs.find_step(path, checkpoint_dir)
+    # one device whatever the run trained on: restoring is for evaluation and export
+    overrides = [("run.devices", 1), *overrides]
     cfg = config.from_saved(runs.read_config(steps_dir, step), overrides,
                             source=str(steps_dir / str(step)))
     run = Run(cfg, log=log)

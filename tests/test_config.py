@@ -456,7 +456,7 @@ def test_derive_does_not_error_on_amp_without_motion_files():
         ({"env__sim_dt": 0}, "env.sim_dt must be > 0"),
         ({"run__eval_envs": 0}, "run.eval_envs must be >= 1, got 0"),
         ({"run__eval_every": -1}, "run.eval_every must be >= 0"),
-        ({"run__devices": 0}, "run.devices must be >= 1"),
+        ({"run__devices": -1}, "run.devices must be >= 0"),
         ({"network__value_hidden": [64, 0]}, "network.value_hidden widths must be >= 1"),
     ],
 )
