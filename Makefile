@@ -6,7 +6,7 @@ UV := $(shell command -v uv 2>/dev/null || echo $(VENV)-uv/bin/uv)
 # The persistent XLA cache shared by every run and test of this checkout.
 export PLAYGROUND_CACHE ?= $(HOME)/.cache/playground/jax
 
-.PHONY: install verify test test-fast lint bench train docs motions clean
+.PHONY: install verify test test-fast lint bench train docs motions demo render-deps clean
 
 $(VENV)-uv/bin/uv:
 	$(PYTHON) -m venv $(VENV)-uv
@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
 	$(UV) sync --frozen --extra dev --extra onnx --python $(PYTHON)
 	touch $@
 
-install: $(VENV)/.installed
+install: $(VENV)/.installed render-deps
 
 verify: install
 	$(PY) playground/train.py --verify
@@ -36,6 +36,25 @@ bench: install
 
 train: install
 	$(PY) playground/train.py $(ARGS)
+
+# Plays the shipped CPU humanoid policy: demo/humanoid_walk_cpu.mp4 (headless MuJoCo renderer)
+# and demo/humanoid_walk_cpu_curve.png (return and vx error against env steps and wall time).
+demo: install
+	MUJOCO_GL=$${MUJOCO_GL:-egl} $(PY) playground/play.py humanoid_walk --agent trained \
+		--checkpoint policies/humanoid_walk_cpu --episodes 1 --command 0.3,0,0 \
+		--video demo/humanoid_walk_cpu.mp4
+	$(PY) benchmarks/humanoid_walk_cpu.py curve --out demo/humanoid_walk_cpu_curve.png
+
+# Headless rendering (play.py --video, its test, make demo) needs EGL + Mesa on Debian:
+# part of install, apt-get only when the libraries are missing and only as root.
+render-deps:
+	@if ! ldconfig -p | grep -q 'libEGL.so.1' || ! ldconfig -p | grep -q 'libGL.so.1'; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && apt-get install -y -qq libegl1 libgl1 libosmesa6; \
+		else \
+			echo "warning: libEGL/libGL missing; install libegl1 libgl1 (or set MUJOCO_GL=osmesa)"; \
+		fi; \
+	fi
 
 docs: install
 	$(PY) -m playground.config --write-docs docs/config.md

@@ -1,0 +1,230 @@
+"""The shipped CPU humanoid policy: ship a checkpoint, measure it, plot its learning curve.
+
+    python benchmarks/humanoid_walk_cpu.py ship --run checkpoints/walk_cpu [--step N]
+    python benchmarks/humanoid_walk_cpu.py evaluate [--episodes 16]
+    python benchmarks/humanoid_walk_cpu.py curve --out demo/humanoid_walk_cpu_curve.png
+
+`ship` exports one checkpoint step of a `configs/humanoid_walk_cpu.yaml` run into
+`policies/humanoid_walk_cpu/` (numpy bundle via playground/export.py, the run's config,
+provenance and metrics up to that step, learning curve, README with command, seed, wall
+time and env steps). `evaluate` plays the shipped bundle with `playground/play.py`'s
+machinery (randomization, noise, latency and pushes on; fixed commands) and the zero and
+random floors, and writes benchmarks/results/humanoid_walk_cpu.{json,md}. `curve` plots
+episode return and forward-speed error against env steps and wall time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pathlib
+import shutil
+import subprocess
+import sys
+
+import common  # noqa: F401  (repo on sys.path, quiet XLA: before jax)
+
+POLICY_DIR = common.REPO_ROOT / "policies" / "humanoid_walk_cpu"
+RESULTS = common.REPO_ROOT / "benchmarks" / "results"
+#: (label, command VX,VY,YAW) evaluated for the trained policy; the first is the headline.
+COMMANDS = [("vx 0.3", "0.3,0,0"), ("vx 0.1", "0.1,0,0"), ("vx 0.4", "0.4,0,0"),
+            ("yaw 0.5 (vx 0)", "0,0,0.5"), ("vx 0.3 + yaw 0.5", "0.3,0,0.5")]
+GOAL = {"survival_rate": 0.95, "vx_error": 0.08}
+
+
+def read_rows(path: pathlib.Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def plot_curve(rows: list[dict], out: pathlib.Path, title: str) -> None:
+    """2x2: episode return and vx_error (train, eval) against env steps and wall time."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    train = [r for r in rows if "train/episode_reward" in r]
+    evals = [r for r in rows if "eval/episode_reward" in r]
+    fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex="col")
+    panels = [("train/episode_reward", "eval/episode_reward", "episode return"),
+              ("task/vx_error", "eval/task/vx_error", "vx error [m/s]")]
+    for row, (train_key, eval_key, ylabel) in enumerate(panels):
+        for col, (xkey, xlabel) in enumerate((("env_steps", "env steps"),
+                                              ("wall_time", "wall time [min]"))):
+            ax = axes[row, col]
+            scale = 1 / 60 if xkey == "wall_time" else 1.0
+            ax.plot([r[xkey] * scale for r in train if train_key in r],
+                    [r[train_key] for r in train if train_key in r], label="train (stochastic)")
+            ax.plot([r[xkey] * scale for r in evals], [r[eval_key] for r in evals], "o-",
+                    ms=3, label="eval (deterministic)")
+            ax.set_ylabel(ylabel)
+            ax.grid(alpha=0.3)
+            if row == 1:
+                ax.set_xlabel(xlabel)
+            if row == 0 and col == 0:
+                ax.legend()
+    fig.suptitle(title)
+    fig.tight_layout()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=90)
+    plt.close(fig)
+
+
+def ship(args) -> None:
+    from playground import runs
+
+    steps_dir, step = runs.find_step(args.run)
+    run_dir = steps_dir.parent
+    out = pathlib.Path(args.out)
+    common.log(f"exporting {steps_dir / str(step)} -> {out}")
+    subprocess.run([sys.executable, str(common.REPO_ROOT / "playground" / "export.py"),
+                    str(steps_dir / str(step)), "--out", str(out), "--force"], check=True)
+    shutil.copy(run_dir / "config.yaml", out / "config.yaml")
+    shutil.copy(run_dir / "provenance.json", out / "provenance.json")
+    rows = [r for r in read_rows(run_dir / "metrics.jsonl") if r["iteration"] <= step]
+    with open(out / "metrics.jsonl", "w") as f:
+        f.writelines(json.dumps(r) + "\n" for r in rows)
+    plot_curve(rows, out / "learning_curve.png", f"humanoid_walk_cpu, seed 0, up to iteration {step}")
+    last = rows[-1]
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    cfg = runs.read_config(steps_dir, step)
+    evals = [r for r in rows if "eval/episode_reward" in r]
+    ev = evals[-1] if evals else {}
+    command = " ".join([".venv/bin/python", *prov["command"]])
+    dirty = (" (the shared working tree had uncommitted work of other tasks)"
+             if prov.get("git_dirty") else "")
+    recipe_commit = subprocess.run(
+        ["git", "log", "-1", "--format=%h", "--", "configs/humanoid_walk_cpu.yaml"],
+        cwd=common.REPO_ROOT, capture_output=True, text=True).stdout.strip() or "unknown"
+    readme = f"""# humanoid_walk_cpu: the shipped CPU-trained humanoid policy
+
+Trained on a shared 2-core CPU with `configs/humanoid_walk_cpu.yaml` (a copy is
+`config.yaml` here), randomization, observation noise, action latency and pushes on.
+
+| | |
+|---|---|
+| training command | `{command}` |
+| seed | {cfg['run']['seed']} |
+| checkpoint | iteration {step} of run `{run_dir.name}` |
+| env steps | {last['env_steps']:,} |
+| wall time | {last['wall_time'] / 60:.1f} min (compile included; the CPU was shared with other jobs) |
+| code | git {prov['git_commit'][:10]}{dirty}; the recipe `configs/humanoid_walk_cpu.yaml` as trained is in commit {recipe_commit} |
+| trainer eval at this step (32 episodes, sampled commands) | survival {ev.get('eval/survival_rate', float('nan')):.2f}, vx_error {ev.get('eval/task/vx_error', float('nan')):.3f} m/s, yaw_rate_error {ev.get('eval/task/yaw_rate_error', float('nan')):.3f} rad/s |
+
+Files: `policy.npz` + `policy_spec.json` (+ `policy.onnx`): the exported bundle
+(`playground/export.py`); `config.yaml`, `provenance.json`: how it was trained;
+`metrics.jsonl`: the run's rows up to this step; `learning_curve.png`: return and
+forward-speed error against env steps and wall time.
+
+Play it (prints per-episode lines and a JSON summary; `--video out.mp4` renders episode 0):
+
+    .venv/bin/python playground/play.py humanoid_walk --agent trained \\
+        --checkpoint policies/humanoid_walk_cpu --episodes 16 --command 0.3,0,0
+
+Measured figures: `benchmarks/results/humanoid_walk_cpu.md`
+(`.venv/bin/python benchmarks/humanoid_walk_cpu.py evaluate`).
+"""
+    (out / "README.md").write_text(readme)
+    common.log(f"shipped iteration {step} ({last['env_steps']:,} env steps) to {out}")
+
+
+def evaluate(args) -> None:
+    from playground import play
+
+    rows = []
+    jobs = [("trained", label, cmd) for label, cmd in COMMANDS]
+    jobs += [("zero", "vx 0.3", "0.3,0,0"), ("random", "vx 0.3", "0.3,0,0")]
+    for agent, label, cmd in jobs:
+        argv = ["humanoid_walk", "--agent", agent, "--episodes", str(args.episodes),
+                "--command", cmd, "--seed", str(args.seed)]
+        argv += (["--checkpoint", str(args.policy)] if agent == "trained"
+                 else ["--config", str(pathlib.Path(args.policy) / "config.yaml")])
+        common.log(f"{agent} at {label}")
+        summary = play.play(play.parse_args(argv), log=common.log)
+        summary["label"] = label
+        rows.append(summary)
+        common.log(json.dumps({k: summary[k] for k in ("survival_rate", "vx_error", "vx_mean",
+                                                       "yaw_rate_error", "mean_episode_length")}))
+    prov = json.loads((pathlib.Path(args.policy) / "provenance.json").read_text())
+    result = {"name": "humanoid_walk_cpu", "machine": common.machine_info(),
+              "command": common.command_line("humanoid_walk_cpu.py"), "policy": str(args.policy),
+              "episodes": args.episodes, "seed": args.seed, "training": prov, "rows": rows}
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    result["markdown"] = to_markdown(result, pathlib.Path(args.policy))
+    (RESULTS / "humanoid_walk_cpu.md").write_text(result["markdown"] + "\n")
+    common.write_json(RESULTS / "humanoid_walk_cpu.json", result)
+    print(result["markdown"])
+
+
+def _f(x, digits=3):
+    return "-" if x is None else f"{x:.{digits}f}"
+
+
+def to_markdown(result: dict, policy: pathlib.Path) -> str:
+    rows = result["rows"]
+    table = common.markdown_table(
+        ["agent", "command (vx, vy, yaw)", "survival", "mean length", "vx mean m/s",
+         "vx_error m/s", "yaw_rate_error rad/s", "foot_slip m/s", "action_rate", "return"],
+        [[r["agent"], ", ".join(f"{c:g}" for c in r["command"]), _f(r["survival_rate"], 2),
+          f"{r['mean_episode_length']:.0f}", _f(r["vx_mean"]), _f(r["vx_error"]),
+          _f(r["yaw_rate_error"]), _f(r["foot_slip"]), _f(r["action_rate"], 2),
+          f"{r['mean_return']:.0f}"] for r in rows])
+    head = rows[0]
+    met = (head["survival_rate"] >= GOAL["survival_rate"] and head["vx_error"] <= GOAL["vx_error"])
+    readme = (policy / "README.md").read_text() if (policy / "README.md").is_file() else ""
+    facts = [line for line in readme.splitlines() if line.startswith("| ") and "---" not in line
+             and line.strip() != "| | |"]
+    return "\n".join([
+        "## The shipped CPU humanoid policy (`policies/humanoid_walk_cpu`)",
+        "",
+        f"Command: `{result['command']}` ({result['episodes']} episodes per row, 1000 control "
+        "steps = 20 s each, randomization, noise, action latency and pushes on, the command "
+        f"held fixed; seed {result['seed']}).",
+        "",
+        common.machine_line(result["machine"]),
+        "",
+        "Training:",
+        "",
+        "| | |",
+        "|---|---|",
+        *facts,
+        "",
+        table,
+        "",
+        f"Goal at vx = 0.3 m/s: survival >= {GOAL['survival_rate']} and vx_error <= "
+        f"{GOAL['vx_error']} m/s: measured {head['survival_rate']:.2f} and "
+        f"{head['vx_error']:.3f} m/s: **{'met' if met else 'not met'}**.",
+        "vx_error is the per-step |commanded - actual| forward speed of the pelvis (heading "
+        "frame), averaged over alive steps, so gait oscillation and the start from rest count; "
+        "vx mean shows the average speed reached.",
+        "",
+        "![learning curve](../../policies/humanoid_walk_cpu/learning_curve.png)",
+    ])
+
+
+def curve(args) -> None:
+    rows = read_rows(pathlib.Path(args.metrics))
+    plot_curve(rows, pathlib.Path(args.out), args.title)
+    common.log(f"wrote {args.out}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    p = sub.add_parser("ship")
+    p.add_argument("--run", required=True, help="run dir, step dir, or 'latest'")
+    p.add_argument("--out", default=str(POLICY_DIR))
+    p = sub.add_parser("evaluate")
+    p.add_argument("--policy", default=str(POLICY_DIR))
+    p.add_argument("--episodes", type=int, default=16)
+    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("curve")
+    p.add_argument("--metrics", default=str(POLICY_DIR / "metrics.jsonl"))
+    p.add_argument("--out", required=True)
+    p.add_argument("--title", default="humanoid_walk_cpu (shipped policy)")
+    args = parser.parse_args()
+    {"ship": ship, "evaluate": evaluate, "curve": curve}[args.what](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""play.py: summary math by hand, then the real CLI in a subprocess (zero/random floors,
+the shipped bundle, --record, --video, bad input)."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from playground import play
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHIPPED = ROOT / "policies" / "humanoid_walk_cpu"
+
+
+def _rollout(reward, done, truncation, vx_error, actions):
+    T, N = reward.shape
+    return play.Rollout(
+        obs=np.zeros((T, N, 2), np.float32), actions=actions,
+        joint_targets=np.zeros((T, N, 1)), qpos=np.zeros((T, N, 3)),
+        reward=reward, done=done, truncation=truncation,
+        metrics={"vx_error": vx_error, "reward/alive": np.full((T, N), 0.5)},
+    )
+
+
+def test_summary_counts_only_alive_steps():
+    # episode 0 falls at step 2 (index 1); episode 1 runs all 4 steps and is truncated at the end
+    reward = np.array([[1.0, 2.0], [3.0, 2.0], [9.0, 2.0], [9.0, 2.0]])
+    done = np.array([[0, 0], [1, 0], [0, 0], [0, 1]], float)
+    truncation = np.array([[0, 0], [0, 0], [0, 0], [0, 1]], float)
+    vx_error = np.array([[0.1, 0.2], [0.3, 0.2], [5.0, 0.4], [5.0, 0.4]])
+    actions = np.array([[[1.0], [0.0]], [[0.0], [1.0]], [[7.0], [1.0]], [[7.0], [0.0]]])
+    rows, s = play.summarize(_rollout(reward, done, truncation, vx_error, actions))
+    assert [r["length"] for r in rows] == [2, 4]
+    assert [r["survived"] for r in rows] == [False, True]
+    assert [r["return"] for r in rows] == [4.0, 8.0]  # 1+3; 2*4 (steps after the fall ignored)
+    assert s["survival_rate"] == 0.5 and s["mean_episode_length"] == 3.0 and s["mean_return"] == 6.0
+    # per-episode means over alive steps, then over episodes: (0.2 + 0.3) / 2
+    assert s["vx_error"] == pytest.approx(0.25)
+    # action change from zeros: ep0 (1^2 + 1^2) / 2 = 1; ep1 (0 + 1 + 0 + 1) / 4 = 0.5
+    assert s["action_rate"] == pytest.approx(0.75)
+    assert s["reward_terms"] == {"alive": 0.5}
+    assert s["yaw_rate_error"] is None  # the rollout has no such metric
+
+
+def test_episode_lengths_without_done_is_the_horizon():
+    done = np.zeros((5, 3))
+    done[2, 1] = 1.0
+    assert play.episode_lengths(done).tolist() == [5, 3, 5]
+
+
+def test_parse_command():
+    assert play.parse_command("0.3,0,-0.5") == (0.3, 0.0, -0.5)
+    for bad in ("0.3,0", "a,b,c", "0.3,0,nan", ""):
+        with pytest.raises(play.PlayError):
+            play.parse_command(bad)
+
+
+def _play(*args, timeout=300):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "playground" / "play.py"), *args],
+        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+    )
+    return proc
+
+
+def _summary(proc) -> dict:
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["no_such_task", "--agent", "zero"], "unknown task"),
+    (["humanoid_walk", "--agent", "zero", "--command", "0.3,0"], "--command"),
+    (["humanoid_walk", "--agent", "trained", "--checkpoint", "/nonexistent/run"], "no such file"),
+    (["humanoid_walk", "--agent", "trained"], "needs --checkpoint"),
+    (["humanoid_walk", "--agent", "zero", "--video", "out.gif"], ".mp4"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    proc = _play(*args, timeout=60)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_zero_agent_floor_record_and_video(tmp_path):
+    """Zero actions hold the home pose: the robot survives but does not move, so the
+    forward-speed error is about the commanded 0.3 m/s; record and video are written."""
+    record, video = tmp_path / "ep.npz", tmp_path / "ep.mp4"
+    proc = _play("humanoid_walk", "--agent", "zero", "--config", str(SHIPPED / "config.yaml"),
+                 "--episodes", "2", "--steps", "25", "--command", "0.3,0,0",
+                 "--record", str(record), "--video", str(video))
+    s = _summary(proc)
+    for key in ("survival_rate", "mean_episode_length", "vx_error", "yaw_rate_error",
+                "mean_return", "foot_slip", "action_rate", "reward_terms"):
+        assert key in s and s[key] is not None, key
+    assert s["survival_rate"] == 1.0 and s["mean_episode_length"] == 25.0
+    assert s["action_rate"] == 0.0
+    assert abs(s["vx_mean"]) < 0.05 and s["vx_error"] == pytest.approx(0.3, abs=0.05)
+    assert set(s["reward_terms"]) >= {"tracking_lin_vel", "feet_phase", "alive"}
+    assert "episode 1: return" in proc.stdout
+
+    with np.load(record) as r:
+        assert r["observations"].shape[:2] == (2, 25) and r["actions"].shape == (2, 25, 17)
+        assert r["joint_targets"].shape == (2, 25, 17) and r["qpos"].shape == (2, 25, 24)
+        assert r["lengths"].tolist() == [25, 25] and float(r["ctrl_dt"]) == 0.02
+        assert r["command"].tolist() == pytest.approx([0.3, 0.0, 0.0])
+        assert len(r["joint_names"]) == 17
+        # zero actions: the joint targets are the home pose, the obs carry the held command
+        np.testing.assert_allclose(r["joint_targets"][0, -1], r["joint_targets"][1, 0], atol=1e-6)
+        assert np.any(np.isclose(r["observations"][0, -1], 0.3))
+
+    import imageio.v2 as imageio
+
+    with imageio.get_reader(video) as reader:
+        frames = [reader.get_data(i) for i in range(reader.count_frames())]
+    assert len(frames) == 13  # 25 control steps at 50 Hz, every 2nd step (25 fps)
+    assert frames[0].shape == (480, 640, 3) and frames[0].std() > 5  # a picture, not blank
+
+
+def test_shipped_bundle_plays(tmp_path):
+    """The shipped policy (numpy bundle) plays through the same CLI."""
+    proc = _play("humanoid_walk", "--agent", "trained", "--checkpoint", str(SHIPPED),
+                 "--episodes", "2", "--steps", "25", "--command", "0.3,0,0")
+    s = _summary(proc)
+    assert s["source"].startswith("bundle") and s["mean_episode_length"] == 25.0
+    assert s["action_rate"] > 0.0
+
+
+def test_random_agent_cartpole():
+    proc = _play("cartpole_balance", "--agent", "random", "--episodes", "3", "--steps", "20")
+    s = _summary(proc)
+    assert s["episodes"] == 3 and s["vx_error"] is None and s["action_rate"] > 0.0
