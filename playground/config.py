@@ -289,8 +289,44 @@ SCHEMA = Section(
                 "enabled": Field(bool, False, "train a discriminator and add the style reward"),
                 "weight": Field(float, 0.5, "weight of the style reward term"),
                 "motion_files": Field(
-                    list[str], [], "reference clips (empty: the AMP layer's defaults)"
+                    list[str],
+                    [],
+                    "reference clips: PATH or PATH@WEIGHT (.npz, .json, .csv, a folder or a "
+                    "manifest .yaml); empty: the clips shipped beside the robot MJCF",
                 ),
+                "motion_layout": Field(
+                    str, None, "YAML column layout for .json/.csv clips without their own",
+                    optional=True,
+                ),
+                "features": Section(
+                    "What the discriminator sees of a state (docs/motion.md).",
+                    {
+                        "root_height": Field(bool, True, "root z"),
+                        "orientation": Field(bool, True, "root x and z axes in the heading frame"),
+                        "linvel": Field(bool, True, "root linear velocity, heading frame"),
+                        "angvel": Field(bool, True, "root angular velocity, heading frame"),
+                        "joint_pos": Field(bool, True, "actuated joint positions"),
+                        "joint_vel": Field(bool, True, "actuated joint velocities"),
+                        "foot_pos": Field(
+                            bool, False, "foot positions relative to the root (one more "
+                            "kinematics pass per step)",
+                        ),
+                    },
+                ),
+                "disc_hidden": Field(list[int], [512, 256], "discriminator MLP widths (ReLU)"),
+                "disc_learning_rate": Field(float, 1e-4, "Adam step of the discriminator"),
+                "disc_updates": Field(int, 4, "discriminator minibatch steps per iteration"),
+                "disc_batch_size": Field(
+                    int, 512, "reference and replayed policy transitions per discriminator step"
+                ),
+                "replay_size": Field(
+                    int, 200000, "policy transitions kept for the discriminator (newest win)"
+                ),
+                "grad_penalty": Field(
+                    float, 5.0, "weight w of (w/2) E_ref |grad_x D|^2 on the normalized input"
+                ),
+                "logit_reg": Field(float, 0.05, "weight of |W_out|^2, the output layer's kernel"),
+                "weight_decay": Field(float, 1e-4, "weight of |W|^2 over all kernels"),
             },
         ),
         "run": Section(
@@ -1026,6 +1062,15 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
     for key in ("policy_hidden", "value_hidden"):
         widths = list(cfg.network[key])
         _require(all(w >= 1 for w in widths), f"network.{key} widths must be >= 1, got {widths}")
+    amp = cfg.amp
+    for key in ("disc_updates", "disc_batch_size", "replay_size"):
+        _require(amp[key] >= 1, f"amp.{key} must be >= 1, got {amp[key]}")
+    _require(all(w >= 1 for w in amp.disc_hidden),
+             f"amp.disc_hidden widths must be >= 1, got {list(amp.disc_hidden)}")
+    _require(amp.disc_learning_rate > 0,
+             f"amp.disc_learning_rate must be > 0, got {amp.disc_learning_rate}")
+    for key in ("weight", "grad_penalty", "logit_reg", "weight_decay"):
+        _require(amp[key] >= 0, f"amp.{key} must be >= 0, got {amp[key]}")
 
     notes = []
     per_chunk = max(1, math.floor(run.log_every / steps + 0.5))  # round half up

@@ -16,15 +16,18 @@ import json
 import os
 import pathlib
 import time
+import warnings
 from typing import Any
 
 import jax
 import numpy as np
 
 from playground import checkpoint, config, provenance, runs
+from playground.agents.amp.discriminator import SaturationWatch
 from playground.agents.ppo.trainer import TrainCarry, make_train_fns
 from playground.envs.registry import get_task
 from playground.logger import RunLogger, plot_learning_curve
+from playground.motion.library import ModelHashWarning
 from playground.policy_spec import make_policy_spec
 
 
@@ -63,12 +66,6 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
             continue
         row[k if "/" in k else f"train/{k}"] = float(v.mean())  # reward/*, task/* as named
     return row
-
-
-def _refuse_unbuilt_features(cfg) -> None:
-    """Reserved keys whose feature is not built yet: refuse rather than silently ignore."""
-    if cfg.amp.enabled:
-        raise config.ConfigError("amp.enabled: AMP is not implemented yet (reserved key)")
 
 
 def make_mesh(cfg) -> jax.sharding.Mesh:
@@ -129,7 +126,6 @@ class Run:
         self.cfg = cfg
         self.log = log
         self.derived = config.derive(cfg)
-        _refuse_unbuilt_features(cfg)
         self.entry = get_task(cfg.env.task)
         try:
             self.env = self.entry.make_env(cfg)
@@ -145,7 +141,15 @@ class Run:
         self.provenance = provenance.collect(argv)
         spec_env = self.env.policy_spec()
         self.provenance["mjcf_sha256"] = spec_env.get("robot_xml_sha256")
-        self.fns = make_train_fns(self.env, cfg, self.derived)
+        with warnings.catch_warnings(record=True) as caught:  # e.g. a clip made for another model
+            warnings.simplefilter("always", ModelHashWarning)
+            self.fns = make_train_fns(self.env, cfg, self.derived)
+        for warning in caught:
+            if issubclass(warning.category, ModelHashWarning):
+                log(f"warning: {warning.message}")
+            else:
+                warnings.showwarning(warning.message, warning.category, warning.filename,
+                                     warning.lineno)
         key = jax.random.PRNGKey(int(cfg.run.seed))
         self.key_init, self.key_eval = jax.random.split(key)
         self.abstract_carry = jax.eval_shape(self.fns.init, self.key_init)
@@ -267,6 +271,7 @@ class Run:
         logger = RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
                            initial_env_steps=iteration * derived.env_steps_per_iteration)
         t_loop = time.monotonic()
+        saturation = SaturationWatch()
         try:
             while iteration < total:
                 # chunks are counted from iteration 0, so a resumed run evaluates and saves
@@ -284,6 +289,11 @@ class Run:
                        "wall_time": time.monotonic() - t_start, "train/sps": sps,
                        "eta_seconds": (derived.total_env_steps - env_steps) / max(sps, 1e-9)}
                 row.update(aggregate_chunk(metrics))
+                if "amp/disc_accuracy" in metrics:
+                    active = np.asarray(metrics["active"]) > 0
+                    warning = saturation.observe(np.asarray(metrics["amp/disc_accuracy"])[active])
+                    if warning:
+                        self.log(f"warning: iteration {iteration}: {warning}")
                 last = iteration >= total
                 if last or (derived.eval_every_chunks and chunk % derived.eval_every_chunks == 0):
                     final_eval = self.evaluate(carry)

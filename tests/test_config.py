@@ -290,7 +290,7 @@ def test_unknown_key_in_yaml_names_file_and_suggests(tmp_path):
 
 def test_unknown_key_without_a_close_match_lists_the_section(tmp_path):
     path = write_yaml(tmp_path, "amp:\n  zzzzzz: 1\n")
-    assert "keys of amp: enabled, weight, motion_files" in config_error("--config", path)
+    assert "keys of amp: enabled, weight, motion_files, motion_layout" in config_error("--config", path)
 
 
 def test_bad_quick_verify_key_fails_even_without_verify(tmp_path):

@@ -70,7 +70,10 @@ BAD_INPUT = [
     (["--resume", "{tmp}/runs/old-run", "--num-envs", "32"],
      "ppo.num_envs cannot change when resuming"),  # incompatible resume
     (["--resume", "latest"], "latest: no complete checkpoint"),  # nothing to resume
-    (["--verify", "--enable-amp"], "amp.enabled"),  # AMP without motion data
+    (["--verify", "--enable-amp", "--set", "amp.motion_files=[{tmp}/missing.npz]"],
+     "missing.npz"),  # AMP without motion data
+    (["--verify", "--enable-amp", "--task", "cartpole_balance"],
+     "AMP needs a legged robot"),  # AMP on a task without a floating base
     (["--set", "reward_weights.alive_bonus=1.0"], "did you mean 'alive'"),  # unknown reward term
     (["--set", "env.robot.xml={tmp}/nope.xml"], "nope.xml"),  # robot XML missing
     (["--set", "env.robot.xml={tmp}/broken.xml"], "XML parse error"),  # robot XML unparsable

@@ -229,11 +229,17 @@ FEATURE_STD_MIN = 0.05
 def update_feature_normalizer(state: running_statistics.RunningStatisticsState,
                               reference: jax.Array, policy: jax.Array,
                               std_min: float = FEATURE_STD_MIN,
+                              policy_weights: jax.Array | None = None,
                               ) -> running_statistics.RunningStatisticsState:
     """Update with reference [Br, F] and policy [Bp, F] features together, so both
-    sides are scaled by the same statistics (the discriminator sees one input space)."""
+    sides are scaled by the same statistics (the discriminator sees one input space).
+    policy_weights [Bp]: 0 leaves a policy row out (None: every row counts)."""
     batch = jnp.concatenate([reference, policy], axis=0)
-    return running_statistics.update(state, batch, std_min_value=std_min)
+    if policy_weights is None:
+        return running_statistics.update(state, batch, std_min_value=std_min)
+    weights = jnp.concatenate([jnp.ones((reference.shape[0],), jnp.float32),
+                               policy_weights.astype(jnp.float32)])
+    return running_statistics.update(state, batch, weights=weights, std_min_value=std_min)
 
 
 def normalize_features(state: running_statistics.RunningStatisticsState, features: jax.Array,

@@ -6,9 +6,12 @@
 discards non-finite updates. `train_chunk` runs K of them in one `lax.scan`;
 Python only runs between chunks (logging, eval, checkpoints).
 
-Room for what builds on this: `TrainCarry.amp` holds the AMP learner state
-(None without AMP) and `Transition` keeps the pre-reset next observation, so a
-style reward can be written into `Transition.reward` before the loss.
+With `amp.enabled`, `TrainCarry.amp` holds the discriminator, its optimizer, the
+feature normalizer and the policy replay buffer (`playground.agents.amp`): the
+rollout also records AMP (s, s') features from the pre-reset next state, one
+Transition -> Transition rewrite adds `amp.weight` x style reward to the reward
+before GAE, and the discriminator trains after the PPO epochs. Without AMP the
+program is exactly the PPO one.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from brax.training.acme import running_statistics
 from flax import struct
 from jax.extend import core as jax_core
 
+from playground.agents.amp.discriminator import make_amp_learner
 from playground.agents.ppo import networks as ppo_networks
 from playground.agents.ppo.losses import compute_gae, compute_ppo_loss
 from playground.envs import wrappers
@@ -77,6 +81,7 @@ class TrainFns:
     evaluate: Callable[[TrainCarry], dict]
     networks: Any
     policy: Callable  # deterministic (normalizer, policy_params, obs) -> action
+    amp: Any = None  # the run's AmpLearner (discriminator, features, reference clips) or None
 
 
 def metric_name(env_key: str) -> str:
@@ -117,6 +122,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     optimizer = make_optimizer(cfg, total_iterations * num_epochs * num_minibatches)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
+    amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
+    amp_weight = jnp.float32(cfg.amp.weight)
 
     def init(key: jax.Array) -> TrainCarry:
         key_params, key_env, key_run = jax.random.split(key, 3)
@@ -133,6 +140,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             iteration=jnp.zeros((), jnp.int32),
             bad_updates=jnp.zeros((), jnp.int32),
             total_bad_updates=jnp.zeros((), jnp.int32),
+            amp=None if amp is None else amp.init(jax.random.fold_in(key, 0xA3F)),
         )
 
     def rollout(carry: TrainCarry, key: jax.Array):
@@ -171,14 +179,24 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
                 "nan_resets": jnp.sum(nstate.metrics["nan_resets"]),
             }
             episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done))
-            return (wrappers.autoreset(nstate, fresh), episode), (transition, step_metrics)
+            # AMP (s, s'): s' from the pre-reset nstate, so a pair never spans a reset
+            amp_pair = None if amp is None else amp.features(env_state.data, nstate.data)
+            return (wrappers.autoreset(nstate, fresh), episode), (transition, step_metrics, amp_pair)
 
-        (env_state, episode), (data, step_metrics) = jax.lax.scan(
+        (env_state, episode), (data, step_metrics, amp_pairs) = jax.lax.scan(
             one_step, (carry.env_state, carry.episode), jax.random.split(key, unroll)
         )
         summed = {"episode_return_sum", "episode_length_sum", "episodes", "terminations", "nan_resets"}
         metrics = {k: (jnp.sum(v) if k in summed else jnp.mean(v)) for k, v in step_metrics.items()}
-        return env_state, episode, data, metrics
+        return env_state, episode, data, metrics, amp_pairs
+
+    def add_style_reward(amp_state, data: Transition, amp_pairs) -> tuple[Transition, dict]:
+        """Transition -> Transition: reward + amp.weight x style reward (scaled like the task
+        reward), from the discriminator the rollout ran under. amp_pairs: s, s', valid [T, B]."""
+        s, s_next, valid = amp_pairs
+        style = amp.style_reward(amp_state, s, s_next) * valid  # [T, B]
+        data = data.replace(reward=data.reward + amp_weight * style * reward_scaling)
+        return data, {"amp/style_reward": jnp.mean(style), "reward/style": jnp.mean(amp_weight * style)}
 
     def loss_fn(params, normalizer, mb: dict, key: jax.Array):
         logits = policy_apply(normalizer, params.policy, mb["obs"])
@@ -230,7 +248,11 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
 
     def train_step(carry: TrainCarry) -> tuple[TrainCarry, dict]:
         key, key_rollout, key_sgd = jax.random.split(carry.key, 3)
-        env_state, episode, data, metrics = rollout(carry, key_rollout)
+        env_state, episode, data, metrics, amp_pairs = rollout(carry, key_rollout)
+        if amp is not None:
+            key, key_disc = jax.random.split(key)
+            data, style_metrics = add_style_reward(carry.amp, data, amp_pairs)
+            metrics.update(style_metrics)
 
         # The loss uses the normalizer the rollout acted with, so the importance ratio
         # starts at exactly 1; the statistics absorb this rollout after the update.
@@ -268,12 +290,26 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
                 std_min_value=ppo_networks.NORMALIZER_STD_MIN,
             )
 
+        amp_state = carry.amp
+        if amp is not None:
+            s, s_next, valid = (flat(x) for x in amp_pairs)
+            amp_state, amp_metrics = amp.update(carry.amp, s, s_next, valid, key_disc)
+            sgd_metrics.update(amp_metrics)
+
         # Learner NaN guard: a non-finite update is discarded whole.
         ok = (
             _tree_all_finite(params)
             & _tree_all_finite(sgd_metrics)
             & _tree_all_finite((normalizer.mean, normalizer.std))
         )
+        if amp is not None:
+            ok = ok & _tree_all_finite((amp_state.params, amp_state.opt_state,
+                                        amp_state.normalizer.mean, amp_state.normalizer.std))
+            # the replay keeps its new (finite by construction) rows; copying it is costly
+            amp_state = amp_state.replace(**{
+                k: _select(ok, getattr(amp_state, k), getattr(carry.amp, k))
+                for k in ("params", "opt_state", "normalizer")
+            })
         params = _select(ok, params, carry.params)
         opt_state = _select(ok, opt_state, carry.opt_state)
         normalizer = _select(ok, normalizer, carry.normalizer)
@@ -289,6 +325,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             iteration=carry.iteration + 1,
             bad_updates=(carry.bad_updates + bad) * bad,
             total_bad_updates=carry.total_bad_updates + bad,
+            amp=amp_state,
         )
         metrics.update(sgd_metrics)
         metrics["bad_update"] = bad.astype(jnp.float32)
@@ -363,4 +400,5 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         evaluate=evaluate,
         networks=networks,
         policy=deterministic_policy,
+        amp=amp,
     )
