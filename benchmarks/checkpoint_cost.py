@@ -63,17 +63,18 @@ def measure(config_file, chunks: int) -> dict[str, Any]:
         carry, metrics = run._chunk(carry)
         jax.block_until_ready(metrics)
         if with_save:
-            host = jax.device_get(carry)
             t_save = time.perf_counter()
+            host = jax.device_get(carry)
             saver.save(int(host.iteration), host, run.config_dict, run.spec(host), {})
-            blocked.append(time.perf_counter() - t_save + 0.0)
+            blocked.append(time.perf_counter() - t_save)
         (saving if with_save else plain).append(time.perf_counter() - t)
         common.log(f"chunk {i + 1}/{chunks * 2} {'save' if with_save else 'plain'} "
                    f"{(saving if with_save else plain)[-1]:.2f}s")
     saver.wait()
     for _ in range(3):  # the full time to a complete step, nothing else running
-        b, c = save(carry)
-        complete.append(c)
+        carry, metrics = run._chunk(carry)
+        jax.block_until_ready(metrics)
+        complete.append(save(carry)[1])
     step_dir = tmp / "steps" / str(checkpoint.complete_steps(tmp / "steps")[-1])
     size = _dir_bytes(step_dir)
     saver.close()

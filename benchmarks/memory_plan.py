@@ -92,6 +92,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         common.markdown_table(["envs", "peak GB", "of 80 GB", ""], plan),
         "",
+        f"By this fit one 80 GB GPU holds about {0.9 * GPU_BYTES / per_env / 1e3:,.0f}k envs "
+        "(90 % of its memory): at 2048-8192 envs memory is not what limits a run, compute is.",
+        "",
         "What to turn when it does not fit: `ppo.num_minibatches` (temporaries of one "
         "minibatch's gradient scale with envs x unroll / minibatches), `ppo.unroll_length` "
         "(the rollout buffer is envs x unroll x (obs + privileged obs + action)), and "

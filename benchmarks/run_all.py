@@ -32,6 +32,8 @@ BENCHMARKS = {
     "vs_brax": ("vs_brax.py", "Ours vs brax ppo.train"),
     "verify_time": ("verify_time.py", "`train.py --verify` wall time and memory"),
     "serve_latency": ("serve_latency.py", "Robot side: policy latency and the ZMQ request path"),
+    "memory_plan": ("memory_plan.py", "Device memory per env and the 2048-8192 env plan"),
+    "checkpoint_cost": ("checkpoint_cost.py", "Checkpoint save time, size and steps/s cost"),
 }
 #: Tiny sizes that exercise every code path in a few minutes (not measurements).
 QUICK_ARGS = {
@@ -45,6 +47,8 @@ QUICK_ARGS = {
                 "--learning-set", "ppo.num_envs=16", "--learning-set", "env.episode_length=50"],
     "verify_time": ["--warm", "1"],
     "serve_latency": ["--calls", "2000", "--seconds", "2", "--echo-seconds", "1"],
+    "memory_plan": ["--envs", "8", "16"],
+    "checkpoint_cost": ["--chunks", "1"],
 }
 HEADER = """# Benchmarks
 
