@@ -13,7 +13,7 @@ $(VENV)-uv/bin/uv:
 	$(VENV)-uv/bin/pip install -q uv
 
 $(VENV)/.installed: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --frozen --extra dev --extra onnx --python $(PYTHON)
+	$(UV) sync --frozen --extra dev --extra onnx --extra playground --python $(PYTHON)
 	touch $@
 
 install: $(VENV)/.installed render-deps
