@@ -203,3 +203,14 @@ def test_client_drops_replies_no_robot_should_act_on(humanoid_bundle):
     thread.join(5)
     client.close()
     router.close()
+
+
+def test_onnx_backend_serves_the_same_actions(serve, humanoid_bundle):
+    bundle = Bundle(humanoid_bundle)
+    server = serve(humanoid_bundle, backend="onnx")
+    client = PolicyClient(server.endpoint, bundle.spec, timeout_s=1.0)
+    assert client.check()["backend"] == "onnx"
+    obs = np.random.default_rng(3).normal(size=(5, bundle.obs_size)).astype(np.float32)
+    served = np.stack([client.act(o).copy() for o in obs])
+    np.testing.assert_allclose(served, NumpyPolicy(bundle).batch(obs), atol=1e-5, rtol=0)
+    client.close()
