@@ -431,7 +431,19 @@ class LocomotionEnv(Env):
         info["push_countdown"] = jnp.where(push_now, next_push, info["push_countdown"] - 1)
 
         data = jax.lax.fori_loop(0, self.n_substeps, lambda _, d: mjx.step(model, d), data)
+        info["action_buffer"] = buffer
+        info["rng"] = key
+        return self.after_physics(info, data, action, key_cmd, key_obs)
 
+    def after_physics(self, info: dict, data, action: jax.Array, key_cmd: jax.Array,
+                      key_obs: jax.Array) -> State:
+        """Everything of a control step after physics: command, gait clock, contacts,
+        termination, rewards, observation (`info` already holds the new rng and action buffer).
+
+        Split out so that sim2sim scores a plain-MuJoCo state (`mjx.put_data`) with the
+        same reward and termination code as training.
+        """
+        info = dict(info)
         step = info["step"] + 1
         resample = ((step % self.resample_steps) == 0) & ~info["command_fixed"]
         info["command"] = jnp.where(resample, self._sample_command(key_cmd), info["command"])
@@ -485,9 +497,7 @@ class LocomotionEnv(Env):
         info["feet_air_time"] = air_time * (1.0 - contact)
         info["feet_contact"] = contact
         info["last_action"] = action
-        info["action_buffer"] = buffer
         info["step"] = step
-        info["rng"] = key
         truncation = ((step >= self.episode_length) & (terminated < 0.5)).astype(F32)
         info["truncation"] = truncation
         obs, info = self._observe(sensors, info, key_obs)
