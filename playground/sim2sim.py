@@ -1,0 +1,504 @@
+"""sim2sim: a served policy drives the robot in plain MuJoCo (C, not MJX).
+
+    python playground/sim2sim.py --server tcp://127.0.0.1:5555 [--latency-ms 20] [--render out.mp4]
+    python playground/sim2sim.py --bundle policies/humanoid_walk_cpu --episodes 16 \\
+        --command 0.3,0,0 --latency-ms 20
+
+The robot side is exactly what a real robot runs: `ObservationBuilder(spec)` turns named
+sensor readings into the observation, `PolicyClient` asks the server once per control
+period (deadline `--timeout-ms`, default one control period), and `SafetyFilter` turns the
+reply into joint targets (`default_pose + action * scale`, clipped to `ctrl_range`; a
+missing reply holds the last target for 0.1 s, then ramps to the default pose). Soft start
+and the rate limit are off, so a prompt reply gives the env's own targets.
+
+The simulator side is plain MuJoCo on the robot MJCF of the spec (its sha256 must match),
+stepped at the spec's `sim_dt`. The readings are taken from `MjData` frames after each
+control period: gyro = the IMU site's angular velocity in the site frame
+(`mj_objectVelocity`), gravity = world -z in the IMU site frame, joint positions and
+velocities of the spec's `joint_names`; `command` is the episode's command.
+
+`--latency-ms L` delays the action application: the targets computed from the
+observation taken at time t reach the actuators at t + L (rounded to whole physics steps
+of `sim_dt`); until then the previous targets hold. L = 20 ms at a 20 ms control period is
+the env's `action_delay_steps` = 1. (The real round trip to the server is not added to
+simulated time: a reply that misses the deadline counts as a missed deadline instead.)
+
+The env of the training config (`--config`, default: the bundle's `config.yaml`, else
+`configs/<task>.yaml`) supplies, never the policy, what the simulator needs besides the
+spec: the robot description (IMU site, keyframe), initial states (`reset`, drawn as in
+play.py from `--seed`), command resampling, termination and the reward terms, scored on
+the MuJoCo state by the env's own `after_physics`. Its deploy contract must equal the
+spec's. Domain randomization is off: the nominal model is simulated.
+
+Printed: a line per episode (return, length, fell or survived, vx, vx_error), then one
+JSON line with play.py's metrics (survival_rate, mean_return, vx_error, ...; same
+definitions) plus falls, missed_deadlines, holds, fallbacks, server errors and the round
+trip time.
+
+Exit codes: 0 done, 2 bad input (no server, bad --command, contract mismatch, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import pathlib
+import socket
+import subprocess
+import sys
+import time
+
+if __package__ in (None, ""):  # run as a script: make the project importable
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+import numpy as np  # noqa: E402
+
+from playground.play import PlayError, parse_command  # noqa: E402
+
+PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+class Sim2SimError(ValueError):
+    """Bad input for sim2sim; the message is one line."""
+
+
+# --------------------------------------------------------------------------- arguments
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line on stderr and exit 2
+        raise Sim2SimError(message)
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    p = _Parser(prog="sim2sim.py", description=__doc__,
+                formatter_class=argparse.RawDescriptionHelpFormatter)
+    source = p.add_mutually_exclusive_group()
+    source.add_argument("--server", metavar="ENDPOINT", help="policy server, e.g. tcp://127.0.0.1:5555")
+    source.add_argument("--bundle", type=pathlib.Path,
+                        help="exported bundle: start a local server for it (python -m playground.serve)")
+    p.add_argument("--config", type=pathlib.Path, help="training config of the policy (the env); "
+                   "default: the bundle's config.yaml, else configs/<task>.yaml")
+    p.add_argument("--episodes", type=int, default=4)
+    p.add_argument("--steps", type=int, default=None,
+                   help="control steps per episode at most (default: the task's episode_length)")
+    p.add_argument("--command", default=None, metavar="VX,VY,YAW",
+                   help="hold this velocity command (default: the task's random commands)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency-ms", type=float, default=0.0,
+                   help="delay between observation and action application (default: 0)")
+    p.add_argument("--timeout-ms", type=float, default=None,
+                   help="deadline for each server reply (default: one control period)")
+    p.add_argument("--render", type=pathlib.Path, help="write episode 0 as an mp4")
+    p.add_argument("--render-size", default="480x640", metavar="HxW")
+    args = p.parse_args(argv)
+    if args.server is None and args.bundle is None:
+        raise Sim2SimError("one of --server ENDPOINT or --bundle DIR is needed")
+    try:
+        args.command = None if args.command is None else parse_command(args.command)
+    except PlayError as e:
+        raise Sim2SimError(str(e)) from None
+    if args.episodes < 1:
+        raise Sim2SimError(f"--episodes {args.episodes}: must be >= 1")
+    if args.steps is not None and args.steps < 1:
+        raise Sim2SimError(f"--steps {args.steps}: must be >= 1")
+    if not (np.isfinite(args.latency_ms) and args.latency_ms >= 0):
+        raise Sim2SimError(f"--latency-ms {args.latency_ms}: must be a number >= 0")
+    if args.timeout_ms is not None and not (np.isfinite(args.timeout_ms) and args.timeout_ms > 0):
+        raise Sim2SimError(f"--timeout-ms {args.timeout_ms}: must be a number > 0")
+    try:
+        height, width = (int(x) for x in args.render_size.lower().split("x"))
+    except ValueError:
+        raise Sim2SimError(f"--render-size {args.render_size!r}: expected HxW, e.g. 480x640") from None
+    args.render_hw = (height, width)
+    if args.render is not None and args.render.suffix != ".mp4":
+        raise Sim2SimError(f"{args.render}: expected a .mp4 file name")
+    if args.bundle is not None and not args.bundle.is_dir():
+        raise Sim2SimError(f"{args.bundle}: no such bundle directory")
+    if args.config is not None and not args.config.is_file():
+        raise Sim2SimError(f"{args.config}: no such config file")
+    return args
+
+
+# --------------------------------------------------------------------------- the robot in MuJoCo
+
+
+class MujocoRobot:
+    """The robot in plain MuJoCo, read through the sensors the spec names.
+
+    `readings()` gives `gyro`, `gravity`, raw `joint_pos` and `joint_vel` (the
+    ObservationBuilder subtracts the default pose); call it after `forward()`.
+    """
+
+    def __init__(self, xml_path: str | pathlib.Path, spec: dict, imu_site: str):
+        import mujoco
+
+        self.mujoco = mujoco
+        self.model = mujoco.MjModel.from_xml_path(str(xml_path))
+        self.model.opt.timestep = float(spec["sim_dt"])
+        self.data = mujoco.MjData(self.model)
+        m = self.model
+        self.imu = m.site(imu_site).id
+        joints = [m.joint(name) for name in spec["joint_names"]]
+        self.qpos_idx = np.array([int(j.qposadr[0]) for j in joints])
+        self.qvel_idx = np.array([int(j.dofadr[0]) for j in joints])
+        # actuators in spec order (ctrl is written by name, never by position)
+        self.act_idx = np.array([m.actuator(name).id for name in spec["actuator_names"]])
+        self.kp = np.array(m.actuator_gainprm[self.act_idx, 0])
+        self.n_substeps = int(round(float(spec["ctrl_dt"]) / float(spec["sim_dt"])))
+        self._vel = np.zeros(6)
+
+    def set_state(self, qpos, qvel=None, ctrl=None) -> None:
+        d = self.data
+        self.mujoco.mj_resetData(self.model, d)
+        d.qpos[:] = qpos
+        d.qvel[:] = 0.0 if qvel is None else qvel
+        if ctrl is not None:
+            d.ctrl[self.act_idx] = ctrl
+        self.forward()
+
+    def forward(self) -> None:
+        """Kinematics and velocities of the current qpos/qvel (what the sensors read)."""
+        self.mujoco.mj_forward(self.model, self.data)
+
+    def apply(self, targets: np.ndarray, kp_scale: float = 1.0) -> None:
+        """Joint position targets (spec order); kp_scale < 1 fades the position gain (both
+        gainprm[0] and biasprm[1] of a position actuator)."""
+        m = self.model
+        m.actuator_gainprm[self.act_idx, 0] = self.kp * kp_scale
+        m.actuator_biasprm[self.act_idx, 1] = -self.kp * kp_scale
+        self.data.ctrl[self.act_idx] = targets
+
+    def physics_step(self) -> None:
+        self.mujoco.mj_step(self.model, self.data)
+
+    def readings(self) -> dict[str, np.ndarray]:
+        d = self.data
+        rot = d.site_xmat[self.imu].reshape(3, 3)  # site frame -> world
+        # [angular, linear] velocity of the IMU site, in the site frame
+        self.mujoco.mj_objectVelocity(self.model, d, self.mujoco.mjtObj.mjOBJ_SITE, self.imu,
+                                      self._vel, 1)
+        return {
+            "gyro": self._vel[:3].copy(),
+            "gravity": rot.T @ np.array([0.0, 0.0, -1.0]),
+            "joint_pos": d.qpos[self.qpos_idx].copy(),
+            "joint_vel": d.qvel[self.qvel_idx].copy(),
+        }
+
+    def finite(self) -> bool:
+        return bool(np.all(np.isfinite(self.data.qpos)) and np.all(np.isfinite(self.data.qvel)))
+
+
+# --------------------------------------------------------------------------- scoring with the env
+
+
+def _physics_fields(robot: MujocoRobot, n_contacts: int) -> dict[str, np.ndarray]:
+    """The MjData fields the env's after_physics reads, shaped like an MJX Data's.
+
+    Taken right after mj_step, as after mjx.step: qpos/qvel integrated, positions,
+    velocities, forces and contacts from the start of that physics step.
+    """
+    d = robot.data
+    f32 = np.float32
+    fields = {k: np.asarray(getattr(d, k), f32) for k in
+              ("qpos", "qvel", "xpos", "cvel", "subtree_com", "actuator_force", "ctrl")}
+    dist = np.ones(n_contacts, f32)  # padding: 1 m apart, never touching
+    geom1 = np.full(n_contacts, -1, np.int32)
+    geom2 = np.full(n_contacts, -1, np.int32)
+    ncon = int(d.ncon)
+    if ncon:
+        order = np.argsort(d.contact.dist[:ncon])[:n_contacts]  # the closest, if C found more
+        dist[:len(order)] = d.contact.dist[order]
+        geom1[:len(order)] = d.contact.geom1[order]
+        geom2[:len(order)] = d.contact.geom2[order]
+    fields["contact"] = {"dist": dist, "geom1": geom1, "geom2": geom2}
+    return fields
+
+
+def make_scorer(env):
+    """jit(info, fields, action) -> the env's State after that control step (rewards, done, info).
+
+    The same split of the rng as env.step, so command resampling follows the same keys.
+    """
+    import jax
+
+    from playground.envs.mjx_compat import mjx
+
+    template = mjx.make_data(env.mjx_model)
+
+    def score(info, fields, action):
+        fields = dict(fields)
+        contact = template._impl.contact.replace(**fields.pop("contact"))
+        data = template.replace(**fields, _impl=template._impl.replace(contact=contact))
+        key, key_cmd, _, _, key_obs = jax.random.split(info["rng"], 5)
+        return env.after_physics({**info, "rng": key}, data, action, key_cmd, key_obs)
+
+    return jax.jit(score), int(template._impl.contact.dist.shape[0])
+
+
+# --------------------------------------------------------------------------- server
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_local_server(bundle: pathlib.Path, log) -> tuple[subprocess.Popen, str]:
+    """`python -m playground.serve --bundle DIR` on a free loopback port."""
+    endpoint = f"tcp://127.0.0.1:{_free_port()}"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "playground.serve", "--bundle", str(bundle.resolve()), "--bind", endpoint],
+        cwd=PROJECT_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    )
+    log(f"started a policy server for {bundle} at {endpoint} (pid {proc.pid})")
+    return proc, endpoint
+
+
+def fetch_spec(endpoint: str, proc: subprocess.Popen | None, wait_s: float = 30.0) -> dict:
+    """Ask the server for its spec (info request), waiting for a local server to come up."""
+    import zmq
+
+    from playground.serve.client import PolicyClient
+
+    try:
+        probe = PolicyClient(endpoint, "", timeout_s=0.5)
+    except zmq.ZMQError as e:
+        raise Sim2SimError(f"--server {endpoint}: {e} (expected e.g. tcp://127.0.0.1:5555)") from None
+    try:
+        deadline = time.monotonic() + wait_s
+        while True:
+            info = probe.call("info", timeout_s=0.5)
+            if info is not None and info.get("ok") and isinstance(info.get("spec"), dict):
+                return info["spec"]
+            if proc is not None and proc.poll() is not None:
+                message = (proc.stderr.read() or "").strip().splitlines()
+                raise Sim2SimError(f"the policy server exited: {message[-1] if message else proc.returncode}")
+            if time.monotonic() > deadline:
+                raise Sim2SimError(f"no policy server answers at {endpoint} (waited {wait_s:.0f} s)")
+    finally:
+        probe.close()
+
+
+# --------------------------------------------------------------------------- episodes
+
+
+@dataclasses.dataclass
+class EpisodeLog:
+    """Per-control-step rows of one episode, in play.py's Rollout terms (observations not kept)."""
+
+    actions: list = dataclasses.field(default_factory=list)
+    joint_targets: list = dataclasses.field(default_factory=list)
+    qpos: list = dataclasses.field(default_factory=list)
+    reward: list = dataclasses.field(default_factory=list)
+    done: list = dataclasses.field(default_factory=list)
+    truncation: list = dataclasses.field(default_factory=list)
+    metrics: dict = dataclasses.field(default_factory=dict)
+
+
+def to_rollout(logs: list[EpisodeLog]):
+    """Episodes of different lengths -> play.Rollout [T, N, ...] (each padded with its last row)."""
+    from playground.play import Rollout
+
+    T = max(len(log.reward) for log in logs)
+
+    def stack(rows: list) -> np.ndarray:
+        rows = list(rows) + [rows[-1]] * (T - len(rows))
+        return np.stack([np.asarray(r) for r in rows])
+
+    fields = {k: np.stack([stack(getattr(log, k)) for log in logs], axis=1)
+              for k in ("actions", "joint_targets", "qpos", "reward", "done", "truncation")}
+    metrics = {k: np.stack([stack(log.metrics[k]) for log in logs], axis=1) for k in logs[0].metrics}
+    return Rollout(obs=np.zeros((T, len(logs), 0), np.float32), **fields, metrics=metrics)
+
+
+def run_episode(robot: MujocoRobot, env, state0, controller, score, n_contacts: int, steps: int,
+                latency_steps: int) -> EpisodeLog:
+    """One episode from the env's reset state `state0`, until done or `steps` control steps."""
+    import jax
+
+    log = EpisodeLog()
+    info = jax.device_get(state0.info)
+    robot.set_state(np.asarray(state0.data.qpos), ctrl=np.asarray(env.home_joints))
+    readings = {**robot.readings(), "command": np.asarray(info["command"])}
+    # observation (history filled, gait clock at the env's phase) -> server -> safety filter
+    command = controller.start(readings, readings["joint_pos"], phase=float(info["phase"]))
+    pending: list[tuple[int, np.ndarray, float]] = []  # (physics step to apply at, targets, kp_scale)
+    physics_step = 0
+    for _ in range(steps):
+        pending.append((physics_step + latency_steps, command.targets, command.kp_scale))
+        for _ in range(robot.n_substeps):
+            while pending and pending[0][0] <= physics_step:
+                _, targets, kp_scale = pending.pop(0)
+                robot.apply(targets, kp_scale)
+            robot.physics_step()
+            physics_step += 1
+        finite = robot.finite()
+        # the env scores the policy's output (the last one it gave when a reply was missing)
+        policy_action = controller.builder.last_action.copy()
+        state = score(info, _physics_fields(robot, n_contacts), policy_action)
+        info = state.info
+        host = jax.device_get({"reward": state.reward, "done": state.done,
+                               "truncation": info["truncation"], "metrics": state.metrics,
+                               "command": info["command"]})
+        done = float(host["done"]) if finite else 1.0
+        log.actions.append(policy_action)
+        log.joint_targets.append(np.asarray(robot.data.ctrl[robot.act_idx], np.float32))
+        log.qpos.append(np.asarray(robot.data.qpos, np.float32))
+        log.reward.append(float(host["reward"]) if finite else 0.0)
+        log.done.append(done)
+        log.truncation.append(float(host["truncation"]) if finite else 0.0)
+        for k, v in host["metrics"].items():
+            log.metrics.setdefault(k, []).append(float(v) if finite else 0.0)
+        if done > 0.5:
+            break
+        robot.forward()
+        command = controller.step({**robot.readings(), "command": np.asarray(host["command"])})
+    return log
+
+
+# --------------------------------------------------------------------------- main
+
+
+def build_env(spec: dict, args):
+    """The env of the policy's training config, randomization off; its contract must be the spec's."""
+    from playground import config
+    from playground.envs.registry import get_task
+    from playground.play import _check_contract
+
+    config_path = args.config
+    if config_path is None and args.bundle is not None and (args.bundle / "config.yaml").is_file():
+        config_path = args.bundle / "config.yaml"
+    cfg = config.resolve(config_path, [("env.task", spec["task"]),
+                                       ("domain_randomization.enabled", False)])
+    env = get_task(cfg.env.task).make_env(cfg)
+    if not hasattr(env, "after_physics"):
+        raise Sim2SimError(f"task {spec['task']!r} is not a legged-robot task; sim2sim drives those")
+    env_spec = env.policy_spec()
+    _check_contract(env_spec, spec, f"the server's policy (config {config_path or 'of the task'})")
+    if env_spec["robot_xml_sha256"] != spec.get("robot_xml_sha256"):
+        raise Sim2SimError(f"{env.xml_path}: not the robot MJCF the policy was trained on (sha256 differs)")
+    return cfg, env
+
+
+def sim2sim(args, log=print) -> dict:
+    """Serve (or reach) the policy, run the episodes in MuJoCo, print lines; the summary dict."""
+    proc, endpoint = (None, args.server)
+    if args.bundle is not None:
+        proc, endpoint = start_local_server(args.bundle, log)
+    try:
+        return _sim2sim(args, endpoint, proc, log)
+    finally:
+        if proc is not None:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _sim2sim(args, endpoint: str, proc, log) -> dict:
+    spec = fetch_spec(endpoint, proc, wait_s=10.0 if proc is None else 60.0)
+    if "observation" not in spec or "default_pose" not in spec:
+        raise Sim2SimError(f"{endpoint} serves a policy of task {spec.get('task')!r}, not a legged robot")
+    cfg, env = build_env(spec, args)
+
+    import jax
+
+    from playground import training
+    from playground.play import summarize, write_video
+    from playground.serve.client import PolicyClient, PolicyController, SafetyFilter
+    from playground.serve.observation import ObservationBuilder
+
+    training.configure_jax(cfg)
+    ctrl_dt, sim_dt = float(spec["ctrl_dt"]), float(spec["sim_dt"])
+    timeout_s = ctrl_dt if args.timeout_ms is None else args.timeout_ms / 1000.0
+    client = PolicyClient(endpoint, spec, timeout_s=timeout_s)
+    client.check()
+    # soft start and rate limit off: with prompt replies the targets are the env's own
+    safety = SafetyFilter(spec, max_velocity=np.inf, soft_start_s=0.0)
+    controller = PolicyController(client, ObservationBuilder(spec), safety)
+    robot = MujocoRobot(env.xml_path, spec, cfg.env.robot.imu_site)
+    score, n_contacts = make_scorer(env)
+    latency_steps = int(round(args.latency_ms / 1000.0 / sim_dt))
+    steps = min(int(args.steps or env.episode_length), int(env.episode_length))
+    keys = jax.random.split(jax.random.PRNGKey(args.seed), args.episodes)  # as play.py draws them
+    if args.command is None:
+        reset = jax.jit(env.reset)
+    else:
+        command = np.asarray(args.command, np.float32)
+        reset = jax.jit(lambda key: env.reset_with_command(key, command))
+    log(f"sim2sim {spec['task']}: {args.episodes} episodes x up to {steps} steps in MuJoCo "
+        f"{robot.mujoco.__version__} at sim_dt {sim_dt * 1000:g} ms, server {endpoint}, latency "
+        f"{latency_steps * sim_dt * 1000:g} ms, deadline {timeout_s * 1000:g} ms, "
+        f"command {args.command or 'sampled by the task'}, seed {args.seed}")
+    # compile the scorer before the clock starts (a reset state scored once, thrown away)
+    state0 = reset(keys[0])
+    robot.set_state(np.asarray(state0.data.qpos), ctrl=np.asarray(env.home_joints))
+    jax.block_until_ready(score(state0.info, _physics_fields(robot, n_contacts),
+                                np.zeros(robot.act_idx.size, np.float32)).reward)
+    t0 = time.monotonic()
+    logs, step_times = [], []
+    for i in range(args.episodes):
+        before = dict(client.counters)
+        t_ep = time.perf_counter()
+        episode = run_episode(robot, env, reset(keys[i]), controller, score, n_contacts, steps,
+                              latency_steps)
+        step_times.append((time.perf_counter() - t_ep) / len(episode.reward))
+        logs.append(episode)
+        missed = sum(client.counters[k] - before[k] for k in ("timeouts", "unreachable"))
+        ret, length = float(np.sum(episode.reward)), len(episode.reward)
+        fell = episode.done[-1] > 0.5 and episode.truncation[-1] < 0.5
+        vx = np.mean(episode.metrics["vx"])
+        vx_err = np.mean(episode.metrics["vx_error"])
+        log(f"episode {i}: return {ret:.2f}  length {length}  {'fell' if fell else 'survived'}  "
+            f"vx {vx:.3f}  vx_error {vx_err:.3f}  missed {missed}  ({time.monotonic() - t0:.0f}s)")
+    rows, summary = summarize(to_rollout(logs))
+    if args.render:
+        length = len(logs[0].qpos)
+        info = write_video(args.render, env, np.stack(logs[0].qpos)[:length], args.render_hw)
+        log(f"video {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps")
+    client.close()
+    counters, safety_counts = client.counters, safety.counters
+    return {
+        "task": spec["task"], "server": endpoint, "command": list(args.command) if args.command else None,
+        "seed": args.seed, "steps": steps, "latency_ms": latency_steps * sim_dt * 1000,
+        "deadline_ms": timeout_s * 1000, **summary,
+        "falls": sum(not r["survived"] for r in rows),
+        "missed_deadlines": counters["timeouts"] + counters["unreachable"],
+        "server_errors": counters["errors"],
+        "holds": safety_counts["holds"], "fallbacks": safety_counts["fallbacks"],
+        "requests": counters["requests"],
+        "control_step_ms": round(1000 * float(np.mean(step_times)), 3),
+        "wall_time_s": round(time.monotonic() - t0, 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        args = parse_args(argv)
+    except Sim2SimError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    # side effects belong to the CLI: headless GL for the renderer, quiet XLA
+    os.environ.setdefault("MUJOCO_GL", "egl")
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from playground.config import ConfigError
+    from playground.serve.client import SpecMismatchError
+
+    try:
+        summary = sim2sim(args)
+    except (ConfigError, FileNotFoundError, ValueError, SpecMismatchError, TimeoutError) as e:
+        print(f"error: {e}", file=sys.stderr)  # ValueError: Sim2SimError, PlayError (contract)
+        return 2
+    print(json.dumps(summary))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
