@@ -28,7 +28,8 @@ The env of the training config (`--config`, default: the bundle's `config.yaml`,
 spec: the robot description (IMU site, keyframe), initial states (`reset`, drawn as in
 play.py from `--seed`), command resampling, termination and the reward terms, scored on
 the MuJoCo state by the env's own `after_physics`. Its deploy contract must equal the
-spec's. Domain randomization is off: the nominal model is simulated.
+spec's. Domain randomization is off: the nominal model is simulated. A non-finite MuJoCo
+state ends its episode as a fall.
 
 Printed: a line per episode (return, length, fell or survived, vx, vx_error), then one
 JSON line with play.py's metrics (survival_rate, mean_return, vx_error, ...; same

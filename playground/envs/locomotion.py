@@ -440,8 +440,8 @@ class LocomotionEnv(Env):
         """Everything of a control step after physics: command, gait clock, contacts,
         termination, rewards, observation (`info` already holds the new rng and action buffer).
 
-        Split out so that sim2sim scores a plain-MuJoCo state (`mjx.put_data`) with the
-        same reward and termination code as training.
+        Split out so that sim2sim scores a plain-MuJoCo state (its MjData fields copied
+        into an MJX Data) with the same reward and termination code as training.
         """
         info = dict(info)
         step = info["step"] + 1
