@@ -747,10 +747,8 @@ def _layer(values: dict, layer: dict, source: str) -> dict:
 def _check_task(task: str, source: str) -> registry.TaskEntry:
     try:
         return registry.get_task(task)
-    except KeyError:
-        raise ConfigError(
-            f"{source}: unknown task {task!r}; known tasks: {', '.join(sorted(registry.TASKS))}"
-        ) from None
+    except KeyError as error:  # the registry's one-line message (unknown task, missing extra)
+        raise ConfigError(f"{source}: {error.args[0]}") from None
 
 
 #: Keys a resumed run may change; any other change alters shapes or the learning

@@ -456,12 +456,14 @@ def play(args, log=print) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from playground.config import ConfigError
-    from playground.envs.registry import TASKS
+    from playground.envs.registry import get_task
 
     try:
         args = parse_args(argv)
-        if args.task not in TASKS:
-            raise PlayError(f"unknown task {args.task!r}; known tasks: {', '.join(sorted(TASKS))}")
+        try:
+            get_task(args.task)  # also playground:<EnvName>, which needs the optional extra
+        except KeyError as e:
+            raise PlayError(e.args[0]) from None
     except PlayError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import importlib.util
 import pathlib
 from typing import Any
 
@@ -60,8 +61,43 @@ TASKS: dict[str, TaskEntry] = {
 }
 
 
+#: `playground:<EnvName>` names an env of MuJoCo Playground's registry (optional extra).
+PLAYGROUND_PREFIX = "playground:"
+PLAYGROUND_INSTALL = "pip install 'playground-rl-trainer[playground]' (in this checkout: uv sync --extra playground, or make install)"
+
+
+def _playground_entry(name: str) -> TaskEntry:
+    """One entry for every `playground:<EnvName>`: one shared YAML, one adapter factory.
+
+    Only checks that the extra is installed (cheap: no import); the adapter checks the
+    env name against Playground's registry when it loads the env.
+    """
+    env_name = name[len(PLAYGROUND_PREFIX):]
+    if not env_name:
+        raise KeyError(f"task {name!r} names no env; use playground:<EnvName>, e.g. "
+                       "playground:CartpoleBalance")
+    try:
+        installed = importlib.util.find_spec("mujoco_playground") is not None
+    except ImportError:
+        installed = False
+    if not installed:
+        raise KeyError(f"task {name!r} needs MuJoCo Playground, an optional extra that is not "
+                       f"installed: {PLAYGROUND_INSTALL}")
+    return TaskEntry(
+        name=name,
+        config_file="playground.yaml",
+        factory="playground.envs.playground_adapter:make_playground_env",
+        description=f"MuJoCo Playground's {env_name} with its default config",
+    )
+
+
 def get_task(name: str) -> TaskEntry:
-    """The registry entry for `name`; KeyError names the known tasks."""
+    """The registry entry for `name`; KeyError (one-line message) names the known tasks."""
+    if name.startswith(PLAYGROUND_PREFIX):
+        return _playground_entry(name)
     if name not in TASKS:
-        raise KeyError(f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}")
+        raise KeyError(
+            f"unknown task {name!r}; known tasks: {', '.join(sorted(TASKS))}, "
+            f"or {PLAYGROUND_PREFIX}<EnvName> (MuJoCo Playground)"
+        )
     return TASKS[name]
