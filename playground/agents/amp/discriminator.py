@@ -143,9 +143,10 @@ class ReplayBuffer:
 
 
 def init_replay(capacity: int, feature_size: int) -> ReplayBuffer:
-    zeros = jnp.zeros((capacity, feature_size), jnp.float32)
-    return ReplayBuffer(s=zeros, s_next=zeros, size=jnp.zeros((), jnp.int32),
-                        position=jnp.zeros((), jnp.int32))
+    # two arrays, not one shared: a donated carry must not hold the same buffer twice
+    return ReplayBuffer(s=jnp.zeros((capacity, feature_size), jnp.float32),
+                        s_next=jnp.zeros((capacity, feature_size), jnp.float32),
+                        size=jnp.zeros((), jnp.int32), position=jnp.zeros((), jnp.int32))
 
 
 def insert_replay(buffer: ReplayBuffer, s: jax.Array, s_next: jax.Array,
