@@ -46,6 +46,8 @@ def run_verify(cfg, command: list[str]) -> int:
             checks.append("restored params differ from the trained ones")
         if not _trees_equal(restored["carry"].normalizer, trained.normalizer):
             checks.append("restored normalizer differs from the trained one")
+        if not _trees_equal(restored["carry"].amp, trained.amp):  # both None without AMP
+            checks.append("restored AMP state (discriminator, normalizer, replay) differs")
         if restored["spec"].get("joint_names", []) != run.spec(trained).get("joint_names", []):
             checks.append("restored policy spec differs")
         restored_eval = run.evaluate(restored["carry"])
