@@ -3,6 +3,8 @@
     python benchmarks/humanoid_walk_cpu.py ship --run checkpoints/walk_cpu [--step N]
     python benchmarks/humanoid_walk_cpu.py evaluate [--episodes 16]
     python benchmarks/humanoid_walk_cpu.py curve --out demo/humanoid_walk_cpu_curve.png
+    python benchmarks/humanoid_walk_cpu.py strip --video demo/humanoid_walk_cpu.mp4 \
+        --out policies/humanoid_walk_cpu/walk_frames.png
 
 `ship` exports one checkpoint step of a `configs/humanoid_walk_cpu.yaml` run into
 `policies/humanoid_walk_cpu/` (numpy bundle via playground/export.py, the run's config,
@@ -114,7 +116,10 @@ Trained on a shared 2-core CPU with `configs/humanoid_walk_cpu.yaml` (a copy is
 Files: `policy.npz` + `policy_spec.json` (+ `policy.onnx`): the exported bundle
 (`playground/export.py`); `config.yaml`, `provenance.json`: how it was trained;
 `metrics.jsonl`: the run's rows up to this step; `learning_curve.png`: return and
-forward-speed error against env steps and wall time.
+forward-speed error against env steps and wall time; `walk_frames.png`: six frames
+0.12 s apart of `make demo`'s video (vx 0.3 m/s; `humanoid_walk_cpu.py strip`).
+
+![walking](walk_frames.png)
 
 Play it (prints per-episode lines and a JSON summary; `--video out.mp4` renders episode 0):
 
@@ -198,13 +203,26 @@ def to_markdown(result: dict, policy: pathlib.Path) -> str:
         "frame), averaged over alive steps, so gait oscillation and the start from rest count; "
         "vx mean shows the average speed reached.",
         "",
-        "![learning curve](../../policies/humanoid_walk_cpu/learning_curve.png)",
+        "![learning curve](../policies/humanoid_walk_cpu/learning_curve.png) "
+        "![walking](../policies/humanoid_walk_cpu/walk_frames.png)",
     ])
 
 
 def curve(args) -> None:
     rows = read_rows(pathlib.Path(args.metrics))
     plot_curve(rows, pathlib.Path(args.out), args.title)
+    common.log(f"wrote {args.out}")
+
+
+def strip(args) -> None:
+    """A filmstrip PNG of `count` frames, `every` frames apart, from an mp4 (for READMEs)."""
+    import imageio.v2 as imageio
+    import numpy as np
+
+    with imageio.get_reader(args.video) as reader:
+        frames = [reader.get_data(args.start + i * args.every) for i in range(args.count)]
+    row = np.concatenate([f[:, f.shape[1] // 6: -f.shape[1] // 6] for f in frames], axis=1)
+    imageio.imwrite(args.out, row[::2, ::2] if args.half else row)
     common.log(f"wrote {args.out}")
 
 
@@ -222,8 +240,15 @@ def main() -> None:
     p.add_argument("--metrics", default=str(POLICY_DIR / "metrics.jsonl"))
     p.add_argument("--out", required=True)
     p.add_argument("--title", default="humanoid_walk_cpu (shipped policy)")
+    p = sub.add_parser("strip")
+    p.add_argument("--video", required=True)
+    p.add_argument("--out", required=True)
+    p.add_argument("--start", type=int, default=50, help="first frame")
+    p.add_argument("--every", type=int, default=4, help="frames between shots")
+    p.add_argument("--count", type=int, default=6)
+    p.add_argument("--half", action="store_true", help="half resolution")
     args = parser.parse_args()
-    {"ship": ship, "evaluate": evaluate, "curve": curve}[args.what](args)
+    {"ship": ship, "evaluate": evaluate, "curve": curve, "strip": strip}[args.what](args)
 
 
 if __name__ == "__main__":

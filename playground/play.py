@@ -419,9 +419,9 @@ def write_video(path: pathlib.Path, env, qpos: np.ndarray, size: tuple[int, int]
 
 def play(args, log=print) -> dict:
     """Build the agent, run the episodes, print per-episode lines; the summary dict."""
+    agent = make_agent(args)  # bad paths and configs fail here, before jax is imported
     from playground import training
 
-    agent = make_agent(args)
     training.configure_jax(agent.cfg)
     env = agent.env
     steps = int(args.steps or env.episode_length)
