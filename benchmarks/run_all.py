@@ -34,6 +34,7 @@ BENCHMARKS = {
     "serve_latency": ("serve_latency.py", "Robot side: policy latency and the ZMQ request path"),
     "memory_plan": ("memory_plan.py", "Device memory per env and the 2048-8192 env plan"),
     "checkpoint_cost": ("checkpoint_cost.py", "Checkpoint save time, size and steps/s cost"),
+    "amp_throughput": ("amp_throughput.py", "Training throughput with AMP over without"),
 }
 #: Tiny sizes that exercise every code path in a few minutes (not measurements).
 QUICK_ARGS = {
@@ -49,6 +50,7 @@ QUICK_ARGS = {
     "serve_latency": ["--calls", "2000", "--seconds", "2", "--echo-seconds", "1"],
     "memory_plan": ["--envs", "8", "16"],
     "checkpoint_cost": ["--chunks", "1"],
+    "amp_throughput": ["--chunks", "1"],
 }
 HEADER = """# Benchmarks
 
