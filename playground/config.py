@@ -780,7 +780,12 @@ def _dotted(values: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def resume_changes(saved: dict, resolved: dict) -> list[str]:
-    """What a resume changes ("key: old -> new"); ConfigError for a key not in RESUMABLE_KEYS."""
+    """What a resume changes ("key: old -> new"); ConfigError for a key not in RESUMABLE_KEYS.
+
+    `saved` may come from an older schema that lacked some keys: it is laid on today's
+    defaults first, so a key the checkpoint never had compares as its default.
+    """
+    saved = _layer(_defaults(SCHEMA), to_dict(saved), "--resume: saved config")
     old, new = _dotted(to_dict(saved)), _dotted(to_dict(resolved))
     changes = []
     for key in sorted(set(old) | set(new)):

@@ -649,6 +649,17 @@ def test_resume_changes_lists_allowed_changes():
     ]
 
 
+def test_resume_changes_accepts_a_checkpoint_from_an_older_schema():
+    # A checkpoint saved before keys existed (here amp.* beyond the first three) holds a
+    # partial config: the missing keys compare as today's defaults, not as changes.
+    full = config.to_dict(resolved("--task", "cartpole_balance"))
+    saved = {**full, "amp": {key: full["amp"][key] for key in ("enabled", "weight", "motion_files")}}
+    assert config.resume_changes(saved, full) == []
+    changed = config.to_dict(resolved("--task", "cartpole_balance", "--set", "amp.replay_size=7"))
+    with pytest.raises(config.ConfigError, match="amp.replay_size cannot change"):
+        config.resume_changes(saved, changed)
+
+
 def test_run_resume_in_a_yaml_file_is_refused(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text("env: {task: cartpole_balance}\nrun: {resume: latest}\n")
