@@ -98,10 +98,14 @@ class FreeForm:
 
     value_type float: str -> float (ints accepted). value_type None: any scalar or
     list of scalars, passed through untouched. Empty by default.
+    nested: values may also be mappings, to any depth (a third-party config tree such
+    as MuJoCo Playground's); a dotted key (`--set m.a.b=1`, or `a.b: 1` in YAML) is the
+    same as the nested mapping {a: {b: 1}}. Layers merge key by key at every depth.
     """
 
     value_type: Any
     doc: str
+    nested: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -210,7 +214,11 @@ SCHEMA = Section(
                     },
                 ),
                 "playground": FreeForm(
-                    None, "reserved: MuJoCo Playground adapter config overrides (key -> value)"
+                    None,
+                    "overrides of a `playground:<EnvName>` task's own Playground config "
+                    "(nested keys as dotted paths, e.g. reward_config.scales.upright); "
+                    "the env checks names and types",
+                    nested=True,
                 ),
             },
         ),
@@ -409,13 +417,14 @@ _ALL_PATHS = tuple(_schema_paths(SCHEMA))
 def _lookup(dotted_key: str) -> Node:
     """The schema node of `dotted_key`; unknown keys raise with a suggestion.
 
-    A key one level below a FreeForm mapping returns that mapping.
+    A key one level below a FreeForm mapping (any level below a nested one) returns
+    that mapping.
     """
     node: Node = SCHEMA
     parts = dotted_key.split(".")
     for depth, part in enumerate(parts):
         if isinstance(node, FreeForm):
-            if depth == len(parts) - 1:
+            if depth == len(parts) - 1 or node.nested:
                 return node
             mapping = ".".join(parts[:depth])
             raise ConfigError(f"{mapping} is a flat mapping: {dotted_key!r} is nested too deep")
@@ -497,26 +506,46 @@ def _is_plain_scalar(value: Any) -> bool:
     return value is None or isinstance(value, bool | int | float | str)
 
 
+def _merge_nested(base: dict, layer: dict) -> dict:
+    """A new dict: `layer` laid on `base` key by key at every depth (neither is modified)."""
+    merged = dict(base)
+    for key, value in layer.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge_nested(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
 def _check_free_form(path: str, node: FreeForm, value: Any) -> dict[str, Any]:
     if value is None:  # an empty YAML section
         return {}
     if not isinstance(value, dict):
         raise ConfigError(f"{path} expects a mapping of key: value, got {_describe(value)}")
-    checked = {}
+    checked: dict[str, Any] = {}
     for key, item in value.items():
+        if node.nested and isinstance(key, str) and "." in key:
+            # `a.b: 1` is {a: {b: 1}}: expand, then check it as that mapping
+            head, _, rest = key.partition(".")
+            if head and rest:
+                expanded = _check_free_form(path, node, {head: {rest: item}})
+                checked = _merge_nested(checked, expanded)
+                continue
         if not isinstance(key, str) or not key or "." in key:
             raise ConfigError(f"{path} keys must be non-empty strings without '.', got {key!r}")
         item_path = f"{path}.{key}"
-        if node.value_type is not None:
+        if node.nested and isinstance(item, dict | ml_collections.ConfigDict):
+            checked = _merge_nested(checked, {key: _check_free_form(item_path, node, dict(item))})
+        elif node.value_type is not None:
             checked[key] = _check_scalar(item_path, node.value_type, item)
         elif _is_plain_scalar(item):
             checked[key] = item
         elif isinstance(item, list | tuple) and all(_is_plain_scalar(v) for v in item):
             checked[key] = list(item)
         else:
-            raise ConfigError(
-                f"{item_path} expects a scalar or a list of scalars, got {_describe(item)}"
-            )
+            kinds = "a scalar, a list of scalars or a mapping" if node.nested else (
+                "a scalar or a list of scalars")
+            raise ConfigError(f"{item_path} expects {kinds}, got {_describe(item)}")
     return checked
 
 
@@ -543,7 +572,8 @@ def _merge(section: Section, base: dict, layer: Any, path: str = "") -> dict:
         elif isinstance(node, Partial):
             merged[key] = _merge(_PARTIAL_SCHEMA, base.get(key, {}), value, key_path)
         elif isinstance(node, FreeForm):
-            merged[key] = {**base.get(key, {}), **_check_free_form(key_path, node, value)}
+            merged[key] = _merge_nested(_plain_free_form(base.get(key, {})),
+                                        _check_free_form(key_path, node, value))
         else:
             merged[key] = _check_field(key_path, node, value)
     return merged
@@ -572,6 +602,17 @@ def default_config() -> ml_collections.ConfigDict:
     return _locked(_defaults(SCHEMA))
 
 
+def _plain_free_form(values: Any) -> dict[str, Any]:
+    """A free-form mapping (nested ConfigDicts included) as plain dicts and lists."""
+    out: dict[str, Any] = {}
+    for key, value in values.items():
+        if isinstance(value, dict | ml_collections.ConfigDict):
+            out[key] = _plain_free_form(value)
+        else:
+            out[key] = list(value) if isinstance(value, list | tuple) else value
+    return out
+
+
 def _plain(section: Section, values: Any) -> dict[str, Any]:
     """Plain nested dict in schema order, for the keys present in `values`."""
     out: dict[str, Any] = {}
@@ -584,7 +625,7 @@ def _plain(section: Section, values: Any) -> dict[str, Any]:
         elif isinstance(node, Partial):
             out[key] = _plain(_PARTIAL_SCHEMA, value)
         elif isinstance(node, FreeForm):
-            out[key] = {k: list(v) if isinstance(v, list | tuple) else v for k, v in value.items()}
+            out[key] = _plain_free_form(value)
         else:
             out[key] = list(value) if isinstance(value, list | tuple) else value
     return out
@@ -1148,6 +1189,7 @@ def _section_markdown(section: Section, prefix: str) -> list[str]:
             lines.append(f"| `{path}` | section | | {_cell(node.doc)} (below) |")
         elif isinstance(node, FreeForm):
             kind = "str -> float" if node.value_type is float else "str -> scalar or list"
+            kind += " or mapping (nested, dotted keys)" if node.nested else ""
             lines.append(f"| `{path}` | mapping {kind} | `{{}}` | {_cell(node.doc)} |")
         else:
             default = json.dumps(

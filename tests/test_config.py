@@ -252,8 +252,8 @@ def test_apply_overrides_returns_a_new_dict():
         ),
         ("ppo.lr_schedule=cosine", "must be one of constant, linear"),
         ("reward_weights.alive=high", "reward_weights.alive expects float, got 'high' (str)"),
-        ("env.playground.nested={a: 1}", "env.playground.nested expects a scalar or a list"),
-        ("env.playground.a.b=1", "env.playground is a flat mapping: 'env.playground.a.b'"),
+        ("env.playground.a=[{b: 1}]", "env.playground.a expects a scalar, a list of scalars or"),
+        ("reward_weights.a.b=1", "reward_weights is a flat mapping: 'reward_weights.a.b'"),
         ("env.noise=3", "env.noise expects a mapping of keys, got 3 (int)"),
         ("quick_verify.ppo.num_envs=2", "cannot --set quick_verify.ppo.num_envs"),
         ("ppo.num_envs=[1", "--set ppo.num_envs:1:3: invalid YAML"),
@@ -263,6 +263,30 @@ def test_set_errors_name_the_key(assignment, message):
     error = config_error("--set", assignment)
     assert message in error
     assert error.startswith("command line: ")
+
+
+def test_env_playground_takes_nested_keys_from_set_and_yaml(tmp_path):
+    """Dotted --set paths, nested YAML mappings and dotted YAML keys are one nested tree."""
+    path = write_yaml(tmp_path, """\
+        env:
+          playground:
+            reward_config:
+              scales: {tracking: 1.0, pose: -1.0}
+            noise_config.level: 0.5
+        """)
+    cfg = resolved("--config", path, "--set", "env.playground.reward_config.scales.pose=-0.5",
+                   "--set", "env.playground.episode_length=500")
+    assert config.to_dict(cfg)["env"]["playground"] == {
+        "reward_config": {"scales": {"tracking": 1.0, "pose": -0.5}},  # merged key by key
+        "noise_config": {"level": 0.5},
+        "episode_length": 500,
+    }
+    saved = tmp_path / "saved.yaml"
+    config.save_config(cfg, saved)
+    assert config.to_dict(resolved("--config", str(saved))) == config.to_dict(cfg)
+    changed = resolved("--config", str(saved), "--set", "env.playground.reward_config.scales.pose=0")
+    with pytest.raises(ConfigError, match=r"env.playground.reward_config.scales.pose cannot change"):
+        config.resume_changes(config.to_dict(cfg), config.to_dict(changed))
 
 
 def test_shortcut_value_of_the_wrong_type():

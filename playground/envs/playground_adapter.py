@@ -16,7 +16,10 @@ Playground's registry with its default config and maps its State to ours:
     obs, e.g. for history); ours holds rng, step, truncation and sys.
 
 Config: `--set env.playground.<key>=VALUE` overrides one key of the env's default
-config (Playground's ConfigDict; its type checks apply). Without a CUDA GPU the MJX
+config (Playground's ConfigDict), nested keys as dotted paths
+(`env.playground.reward_config.scales.upright=2.0`, or nested mappings in YAML). Each
+key is checked against that ConfigDict: an unknown key names the closest real one, and
+a value must have its default's type (ints widen to floats; a None default takes any). Without a CUDA GPU the MJX
 JAX backend is forced (`impl=jax`; Playground 0.2.0 defaults to Warp, which needs CUDA)
 unless `env.playground.impl` is set.
 
@@ -42,6 +45,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
 from playground.config import ConfigError
@@ -76,24 +80,114 @@ def _has_cuda() -> bool:
     return any(d.platform == "gpu" for d in jax.devices())
 
 
-def playground_config(env_name: str, overrides: dict[str, Any]):
-    """Playground's default ConfigDict for `env_name`, the backend chosen, `overrides` applied."""
+def _dotted_paths(pg_cfg, prefix: str = "") -> list[str]:
+    """Every dotted key of a ConfigDict: sections and leaves, depth first."""
+    paths = []
+    for key in pg_cfg.keys():
+        paths.append(prefix + key)
+        if isinstance(pg_cfg[key], ml_collections.ConfigDict):
+            paths += _dotted_paths(pg_cfg[key], f"{prefix}{key}.")
+    return paths
+
+
+def _unknown_key(env_name: str, pg_cfg, path: str, section) -> ConfigError:
+    """One line: the bad key, the closest real one, and the keys where it was looked for."""
+    leaf = path.rpartition(".")[2]
+    paths = _dotted_paths(pg_cfg)
+    same_leaf = [p for p in paths if p.rpartition(".")[2] == leaf]
+    close = difflib.get_close_matches(path, same_leaf or paths, n=1,
+                                      cutoff=0.0 if same_leaf else 0.6)
+    hint = f" (did you mean env.playground.{close[0]}?)" if close else ""
+    parent = path.rpartition(".")[0]
+    where = f"keys of {parent}" if parent else "keys"
+    return ConfigError(
+        f"env.playground.{path} is not a key of {env_name}'s Playground config{hint}; "
+        f"{where}: {', '.join(sorted(section.keys()))}"
+    )
+
+
+def _describe(value: Any) -> str:
+    return f"{value!r} ({type(value).__name__})"
+
+
+def _checked_value(path: str, old: Any, new: Any) -> Any:
+    """`new` for a key whose default is `old`: same kind of value (ints widen to floats).
+
+    ConfigDict casts more than it should (True for an int, any length of tuple) and its
+    error names no config path, so the type is checked here first; None defaults take
+    anything.
+    """
+    def same_kind(old_item: Any, new_item: Any) -> Any:
+        if isinstance(old_item, bool) or isinstance(new_item, bool):
+            ok = isinstance(old_item, bool) and isinstance(new_item, bool)
+        elif isinstance(old_item, float):
+            ok = isinstance(new_item, int | float)
+            new_item = float(new_item) if ok else new_item
+        elif isinstance(old_item, int | str):
+            ok = isinstance(new_item, type(old_item))
+        else:
+            ok = True
+        if not ok:
+            raise ConfigError(
+                f"env.playground.{path} expects {type(old_item).__name__} (its Playground "
+                f"default is {old_item!r}), got {_describe(new_item)}"
+            )
+        return new_item
+
+    if old is None:
+        return new
+    if isinstance(old, list | tuple):
+        if not isinstance(new, list | tuple):
+            raise ConfigError(
+                f"env.playground.{path} expects a list (its Playground default is "
+                f"{list(old)!r}), got {_describe(new)}"
+            )
+        items = [same_kind(old[0], x) if old else x for x in new]
+        return tuple(items) if isinstance(old, tuple) else items
+    return same_kind(old, new)
+
+
+def _apply(env_name: str, pg_cfg, section, overrides: Mapping, prefix: str = "") -> None:
+    """Lay the (nested) `overrides` on `section` of `pg_cfg` in place, checking each key."""
+    for key, value in overrides.items():
+        path = prefix + key
+        if key not in section:
+            raise _unknown_key(env_name, pg_cfg, path, section)
+        old = section[key]
+        if isinstance(old, ml_collections.ConfigDict):
+            if not isinstance(value, Mapping):
+                raise ConfigError(
+                    f"env.playground.{path} is a section of {env_name}'s Playground config, "
+                    f"not a value: set one of its keys ({', '.join(sorted(old.keys()))}), "
+                    f"e.g. env.playground.{path}.{sorted(old.keys())[0]}=VALUE"
+                )
+            _apply(env_name, pg_cfg, old, value, path + ".")
+            continue
+        if isinstance(value, Mapping):
+            raise ConfigError(
+                f"env.playground.{path} is a value ({_describe(old)}) of {env_name}'s "
+                "Playground config, not a section with keys"
+            )
+        try:
+            section[key] = _checked_value(path, old, value)
+        except (TypeError, ValueError) as error:
+            raise ConfigError(f"env.playground.{path}={value!r}: {error}") from None
+
+
+def playground_config(env_name: str, overrides: Mapping[str, Any]):
+    """Playground's default ConfigDict for `env_name`, the backend chosen, `overrides` applied.
+
+    `overrides` is `env.playground`: a (nested) mapping of keys of that ConfigDict;
+    unknown keys, a value for a section, a section for a value and a value of the wrong
+    type are ConfigErrors naming the dotted key.
+    """
+    if isinstance(overrides, ml_collections.ConfigDict):  # the resolved env.playground
+        overrides = overrides.to_dict()
     registry = _import_playground().registry
     pg_cfg = registry.get_default_config(env_name)
     if "impl" in pg_cfg and "impl" not in overrides and not _has_cuda():
         pg_cfg.impl = "jax"  # Warp (Playground's default) needs CUDA
-    for key, value in overrides.items():
-        if key not in pg_cfg:
-            close = difflib.get_close_matches(key, list(pg_cfg.keys()), n=1, cutoff=0.5)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise ConfigError(
-                f"env.playground.{key} is not a key of {env_name}'s Playground config{hint}; "
-                f"keys: {', '.join(sorted(pg_cfg.keys()))}"
-            )
-        try:
-            pg_cfg[key] = value
-        except (TypeError, ValueError) as error:
-            raise ConfigError(f"env.playground.{key}={value!r}: {error}") from None
+    _apply(env_name, pg_cfg, pg_cfg, overrides)
     return pg_cfg
 
 
@@ -166,7 +260,7 @@ class PlaygroundEnv(Env):
                 f"reward_weights do not apply to {self.task}: Playground envs weigh their own "
                 "terms (set them with env.playground.<key> where the env's config has them)"
             )
-        self.pg_config = playground_config(self.env_name, dict(cfg.env.playground))
+        self.pg_config = playground_config(self.env_name, cfg.env.playground)
         if self.pg_config.get("vision", False):
             raise ConfigError(f"{self.task}: vision observations are not supported (pixels)")
         self.pg_env = _load(mujoco_playground, self.env_name, self.pg_config)

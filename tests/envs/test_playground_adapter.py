@@ -161,7 +161,8 @@ def cartpole_env():
         pytest.skip("MuJoCo Playground (the .[playground] extra) is not installed")
     from playground.envs.registry import get_task
 
-    cfg = _cfg(("env.playground.episode_length", 50), ("env.playground.action_repeat", 2))
+    cfg = _cfg(("env.playground.episode_length", 50), ("env.playground.action_repeat", 2),
+               ("env.playground.vision_config.cam_res", "[32, 48]"))
     return get_task(cfg.env.task).make_env(cfg)
 
 
@@ -172,6 +173,7 @@ def test_env_playground_overrides_reach_playground_config(cartpole_env):
     assert env.episode_length == 25  # 50 Playground steps, 2 per our step (brax's count)
     assert env.ctrl_dt == pytest.approx(2 * env.pg_env.dt)
     assert env.observation_size == {"state": 5, "privileged_state": 5} and env.action_size == 1
+    assert env.pg_config.vision_config.cam_res == (32, 48)  # a nested key; its tuple type kept
 
 
 @needs_playground
@@ -179,14 +181,78 @@ def test_bad_playground_keys_values_and_names_are_config_errors():
     from playground.config import ConfigError
     from playground.envs.playground_adapter import PlaygroundEnv, playground_config
 
-    with pytest.raises(ConfigError, match="did you mean 'episode_length'"):
+    with pytest.raises(ConfigError, match=r"did you mean env.playground.episode_length\?"):
         playground_config("CartpoleBalance", {"episode_lenght": 10})
-    with pytest.raises(ConfigError, match="env.playground.episode_length='long'"):
+    with pytest.raises(ConfigError, match="env.playground.episode_length expects int .*'long'"):
         playground_config("CartpoleBalance", {"episode_length": "long"})
     with pytest.raises(ConfigError, match="did you mean playground:CartpoleBalance"):
         PlaygroundEnv(_cfg(("env.task", "playground:CartpoleBalanse")))
     with pytest.raises(ConfigError, match="reward_weights do not apply"):
         PlaygroundEnv(_cfg(("reward_weights", "{upright: 2.0}")))
+
+
+@needs_playground
+def test_nested_playground_keys_from_set_and_yaml_reach_the_config(tmp_path):
+    """A locomotion env's reward scales (its config loads offline; only its XML needs the net)."""
+    from playground import config
+    from playground.envs.playground_adapter import playground_config
+
+    path = tmp_path / "c.yaml"
+    path.write_text("env:\n  playground:\n    reward_config:\n      scales: {pose: -0.5}\n"
+                    "    command_config.max: [1, 2, 3]\n")
+    cfg = config.resolve(path, [("env.task", "playground:ApolloJoystickFlatTerrain"),
+                                ("env.playground.reward_config.scales.tracking", "2"),
+                                ("env.playground.reward_config.tracking_sigma", "0.5")])
+    pg = playground_config("ApolloJoystickFlatTerrain", cfg.env.playground)
+    default = playground_config("ApolloJoystickFlatTerrain", {})
+    assert default.reward_config.scales.tracking == 1.0  # what the overrides replace
+    assert pg.reward_config.scales.tracking == 2.0 and type(pg.reward_config.scales.tracking) is float
+    assert pg.reward_config.scales.pose == -0.5 and pg.reward_config.tracking_sigma == 0.5
+    assert list(pg.command_config.max) == [1.0, 2.0, 3.0]  # ints widen to the default's floats
+    # the untouched sibling keys keep their defaults
+    assert pg.reward_config.scales.orientation == default.reward_config.scales.orientation
+
+
+@needs_playground
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        ({"reward_config": {"scales": {"trackin": 1.0}}},
+         "env.playground.reward_config.scales.trackin is not a key of ApolloJoystickFlatTerrain's "
+         "Playground config (did you mean env.playground.reward_config.scales.tracking?)"),
+        ({"reward_cfg": {"tracking_sigma": 1.0}}, "(did you mean env.playground.reward_config?)"),
+        ({"reward_config": {"scales": 1.0}},
+         "env.playground.reward_config.scales is a section of ApolloJoystickFlatTerrain's "
+         "Playground config, not a value: set one of its keys"),
+        ({"reward_config": {"tracking_sigma": {"a": 1}}},
+         "env.playground.reward_config.tracking_sigma is a value (0.25 (float))"),
+        ({"reward_config": {"tracking_sigma": "wide"}},
+         "env.playground.reward_config.tracking_sigma expects float (its Playground default is "
+         "0.25), got 'wide' (str)"),
+        ({"reward_config": {"tracking_sigma": True}}, "expects float (its Playground default"),
+        ({"episode_length": 2.5}, "env.playground.episode_length expects int"),
+        ({"command_config": {"max": 1.0}}, "env.playground.command_config.max expects a list"),
+        ({"command_config": {"max": [1.0, "x"]}}, "env.playground.command_config.max expects float"),
+    ],
+)
+def test_wrong_nested_playground_keys_and_types_are_one_line_errors(overrides, message):
+    from playground.config import ConfigError
+    from playground.envs.playground_adapter import playground_config
+
+    with pytest.raises(ConfigError) as info:
+        playground_config("ApolloJoystickFlatTerrain", overrides)
+    assert message in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_wrong_nested_key_fails_the_cli_in_one_line(tmp_path):
+    if not HAS_PLAYGROUND:
+        pytest.skip("MuJoCo Playground (the .[playground] extra) is not installed")
+    proc = _run(TRAIN + ["--task", "playground:CartpoleBalance", "--checkpoint-dir", str(tmp_path),
+                         "--set", "env.playground.vision_config.cam_ress=[8, 8]"], tmp_path,
+                timeout=300)
+    line = _one_error_line(proc)
+    assert "env.playground.vision_config.cam_ress is not a key" in line
+    assert "did you mean env.playground.vision_config.cam_res?" in line
 
 
 @needs_playground
