@@ -90,6 +90,7 @@ class PolicyClient:
             socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
         socket.connect(self.endpoint)
         self.socket = socket
+        self._fd = socket.getsockopt(zmq.FD)
         self._alive_at = time.monotonic()  # connect time or last valid reply
 
     def reconnect(self) -> None:
@@ -115,9 +116,9 @@ class PolicyClient:
         at once); select() on the socket's edge-triggered FD, re-checking EVENTS after
         every wake-up, sleeps the exact time without spinning.
         """
-        fd = self.socket.getsockopt(zmq.FD)
+        socket, fd = self.socket, self._fd
         while True:
-            if self.socket.getsockopt(zmq.EVENTS) & event:
+            if socket.getsockopt(zmq.EVENTS) & event:
                 return True
             left = deadline - time.perf_counter()
             if left <= 0:
@@ -171,7 +172,7 @@ class PolicyClient:
         if not isinstance(action, bytes) or len(action) % 4 or size not in (None, len(action)):
             return self._bad_reply("action is not action_size float32 bytes")
         action = np.frombuffer(action, protocol.F32)
-        if not np.all(np.isfinite(action)):
+        if not np.isfinite(action).all():
             return self._bad_reply("non-finite action")
         self.last_timing = reply.get("timing")
         return action

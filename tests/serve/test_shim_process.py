@@ -214,3 +214,24 @@ def test_serve_cli_bad_input_is_one_line_and_exit_2(humanoid_bundle, tmp_path, n
                                   env=no_jax_env, capture_output=True, text=True, timeout=60)
             assert done.returncode == 2, (args, done.stderr)
             assert done.stderr.startswith("error:") and len(done.stderr.splitlines()) == 1, done.stderr
+
+
+def test_serve_cli_pins_and_schedules_every_thread(humanoid_bundle, no_jax_env):
+    """--cpus / --rt-priority apply before the ZMQ context: its I/O thread inherits them."""
+    bundle = Bundle(humanoid_bundle)
+    fifo = os.geteuid() == 0  # root here; elsewhere the flag may be refused (exit 2)
+    extra = ["--cpus", "0"] + (["--rt-priority", "10"] if fifo else [])
+    proc, endpoint = start_server(humanoid_bundle, no_jax_env, *extra)
+    try:
+        tids = [int(t) for t in os.listdir(f"/proc/{proc.pid}/task")]
+        assert len(tids) >= 2  # main thread + ZMQ's I/O thread (one BLAS thread: no pool)
+        assert all(os.sched_getaffinity(t) == {0} for t in tids)
+        policy = os.SCHED_FIFO if fifo else os.SCHED_OTHER
+        assert all(os.sched_getscheduler(t) == policy for t in tids)
+        client = PolicyClient(endpoint, bundle.spec, timeout_s=2.0)
+        obs = np.ones(bundle.obs_size, np.float32)
+        np.testing.assert_array_equal(client.act(obs), NumpyPolicy(bundle)(obs))
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=10)
