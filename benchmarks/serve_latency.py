@@ -4,39 +4,57 @@
    config, random init and normalizer statistics, or a real `--checkpoint`): the numpy
    shim (`NumpyPolicy`), onnxruntime on the exported `policy.onnx` (1 thread), and the
    trainer's deterministic policy under `jax.jit` on CPU (host array in, host array
-   out). Calls alternate between backends in rounds, so machine noise hits all three.
-2. The request path on loopback, as the robot runs it: `PolicyClient.act` (encode,
-   send, server checks + numpy policy, reply, decode) against a `python -m
-   playground.serve` process, at 50 Hz and 1 kHz for `--seconds` each; a deadline miss
-   is a round trip longer than the period (or no reply). A bare ZMQ DEALER/ROUTER echo
-   at 1 kHz is measured the same way as the floor.
+   out). numpy runs with one BLAS thread, as the server does. Calls alternate between
+   backends in rounds, so machine noise hits all three; `--repeats` independent
+   repeats give the numpy / onnxruntime ratio as a median and its spread.
+2. The request path on loopback, as the robot runs it: a robot-loop process that
+   imports no JAX calls `PolicyClient.act` (encode, send, server checks + numpy policy,
+   reply, decode) against a `python -m playground.serve` process at 50 Hz and 1 kHz
+   for `--seconds` each; a deadline miss is a round trip longer than the period (or no
+   reply). The floor is a bare ZMQ ROUTER echo of the same request through the same
+   client code, measured side by side: policy and echo alternate in `--blocks` blocks,
+   so load on this shared machine hits both alike and the ratio policy / echo means
+   something under load. Two settings: `plain` (no tuning at all) and `rt` (server,
+   echo and robot loop pinned to one CPU under SCHED_FIFO, robot loop's GC frozen: the
+   deployment advice of docs/serving.md); `--rt-cpu`, `--rt-priority`.
 
 Goals: numpy within 1.5x of onnxruntime; request path p99 <= 1 ms, no errors, no missed
 50 Hz deadline.
 
-    .venv/bin/python benchmarks/serve_latency.py                 # ~2.5 min
+    .venv/bin/python benchmarks/serve_latency.py                 # ~10 min
     .venv/bin/python benchmarks/serve_latency.py --seconds 5 --calls 2000   # smoke
 """
 
 from __future__ import annotations
 
-import argparse
 import os
-import pathlib
-import subprocess
-import sys
-import tempfile
-import time
-from typing import Any
 
-import common
-import numpy as np
+# one BLAS thread, as `python -m playground.serve` sets it (before numpy loads)
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import pathlib  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from typing import Any  # noqa: E402
+
+import common  # noqa: E402
+import numpy as np  # noqa: E402
 
 GOALS = {"numpy_over_onnx": 1.5, "p99_ms": 1.0}
+RATES = (50.0, 1000.0)
+#: The floor: echoes every request, with the same real-time settings as the server.
 ECHO_SERVER = """
 import sys, zmq
+from playground.serve.realtime import configure_process, freeze_gc, parse_cpus
+cpus, priority = (parse_cpus(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 2 else (None, None)
+configure_process(cpus, priority)
 sock = zmq.Context().socket(zmq.ROUTER)
 sock.bind(sys.argv[1])
+freeze_gc()
 print("serving", flush=True)
 while True:
     sock.send_multipart(sock.recv_multipart())
@@ -87,7 +105,7 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
 
 
 def time_backends(backends: dict[str, Any], obs: np.ndarray, calls: int, rounds: int = 10
-                  ) -> dict[str, dict[str, float]]:
+                  ) -> dict[str, np.ndarray]:
     """Per-call microseconds of each backend, interleaved in `rounds` rounds."""
     samples: dict[str, list[float]] = {name: [] for name in backends}
     for fn in backends.values():  # warm-up (compiles, caches)
@@ -102,7 +120,27 @@ def time_backends(backends: dict[str, Any], obs: np.ndarray, calls: int, rounds:
                 t = clock()
                 fn(obs)
                 out.append((clock() - t) / 1e3)
-    return {name: summarize(np.array(v)) for name, v in samples.items()}
+    return {name: np.array(v) for name, v in samples.items()}
+
+
+def time_repeats(backends: dict[str, Any], obs: np.ndarray, calls: int, repeats: int
+                 ) -> dict[str, Any]:
+    """`repeats` independent interleaved timings: pooled stats, per-repeat p50s, and the
+    numpy / onnxruntime ratio of p50s as median, min and max over the repeats."""
+    per_repeat: list[dict[str, float]] = []
+    pooled: dict[str, list[np.ndarray]] = {name: [] for name in backends}
+    for r in range(repeats):
+        samples = time_backends(backends, obs, max(1, calls // repeats))
+        per_repeat.append({name: float(np.percentile(v, 50)) for name, v in samples.items()})
+        for name, v in samples.items():
+            pooled[name].append(v)
+        common.log(f"  repeat {r + 1}/{repeats}: " + ", ".join(
+            f"{name} {p50:.1f} us" for name, p50 in per_repeat[-1].items()))
+    ratios = [p["numpy"] / p["onnxruntime"] for p in per_repeat]
+    return {"backends": {name: summarize(np.concatenate(v)) for name, v in pooled.items()},
+            "repeats": per_repeat, "numpy_over_onnx": ratios,
+            "numpy_over_onnx_median": common.median(ratios),
+            "numpy_over_onnx_min": min(ratios), "numpy_over_onnx_max": max(ratios)}
 
 
 def summarize(us: np.ndarray) -> dict[str, float]:
@@ -130,150 +168,254 @@ def start(cmd: list[str]) -> subprocess.Popen:
     return proc
 
 
-def paced_loop(call, rate_hz: float, seconds: float) -> dict[str, Any]:
-    """Call `call()` at `rate_hz` for `seconds`: round-trip stats, misses, failures."""
-    period = 1.0 / rate_hz
-    n = int(rate_hz * seconds)
-    rtt = np.zeros(n)
-    failed = np.zeros(n, bool)
-    late_starts = 0
-    next_t = time.perf_counter() + period
-    for i in range(n):
-        while True:  # sleep most of the wait, spin the last 0.3 ms
-            left = next_t - time.perf_counter()
-            if left <= 0:
-                break
-            if left > 0.0004:
-                time.sleep(left - 0.0003)
-        start_t = time.perf_counter()
-        if start_t - next_t > period:
-            late_starts += 1
-        failed[i] = not call()
-        rtt[i] = time.perf_counter() - start_t
-        next_t += period
-        if start_t > next_t:  # fell behind (the machine was busy): re-anchor, count it
-            next_t = start_t + period
-    us = rtt * 1e6
-    stats = summarize(us)
-    stats.update(rate_hz=rate_hz, seconds=seconds, requests=n, failures=int(failed.sum()),
-                 deadline_misses=int(np.sum((rtt > period) | failed)), late_starts=late_starts)
-    return stats
+class PacedSamples:
+    """Round trips of calls made at a fixed rate, gathered over several blocks."""
 
+    def __init__(self):
+        self.rtt_s: list[np.ndarray] = []
+        self.failed: list[np.ndarray] = []
+        self.late_starts = 0
 
-def measure_request_path(bundle, rate_hz: float, seconds: float) -> dict[str, Any]:
-    from playground.serve.client import PolicyClient
-
-    endpoint = free_endpoint()
-    proc = start([sys.executable, "-m", "playground.serve", "--bundle", str(bundle.directory),
-                  "--bind", endpoint])
-    try:
-        client = PolicyClient(endpoint, bundle.spec, timeout_s=1.0 / rate_hz)
-        client.check()
-        obs = np.random.default_rng(0).normal(size=bundle.obs_size).astype(np.float32)
-        stats = paced_loop(lambda: client.act(obs) is not None, rate_hz, seconds)
-        server = client.call("stats", 2.0)
-        stats["client_counters"] = dict(client.counters)
-        stats["server_us"] = server["server_us"] if server else None
-        stats["server_errors"] = server["counts"]["errors"] if server else None
-        client.close()
-    finally:
-        proc.terminate()
-        proc.wait(10)
-    return stats
-
-
-def measure_echo(rate_hz: float, seconds: float, size: int) -> dict[str, Any]:
-    import zmq
-
-    endpoint = free_endpoint()
-    proc = start([sys.executable, "-c", ECHO_SERVER, endpoint])
-    try:
-        sock = zmq.Context.instance().socket(zmq.DEALER)
-        sock.setsockopt(zmq.LINGER, 0)
-        sock.connect(endpoint)
-        seq = [0]
+    def run(self, call, rate_hz: float, seconds: float) -> None:
+        """Call `call()` (True: a valid reply in time) at `rate_hz` for `seconds`."""
         period = 1.0 / rate_hz
+        n = max(1, int(rate_hz * seconds))
+        rtt = np.zeros(n)
+        failed = np.zeros(n, bool)
+        clock = time.perf_counter
+        next_t = clock() + period
+        for i in range(n):
+            while True:  # sleep most of the wait, spin the last 0.3 ms
+                left = next_t - clock()
+                if left <= 0:
+                    break
+                if left > 0.0004:
+                    time.sleep(left - 0.0003)
+            start_t = clock()
+            if start_t - next_t > period:
+                self.late_starts += 1
+            failed[i] = not call()
+            rtt[i] = clock() - start_t
+            next_t += period
+            if start_t > next_t:  # fell behind (the machine was busy): re-anchor, count it
+                next_t = start_t + period
+        self.rtt_s.append(rtt)
+        self.failed.append(failed)
 
-        def call():
-            # numbered like the client's requests: a late echo of an earlier request is
-            # dropped, not taken for this one's (which would flatter the figures)
-            seq[0] += 1
-            tag = seq[0].to_bytes(8, "little")
-            sock.send_multipart([b"", tag + b"x" * (size - 8)])
-            deadline = time.perf_counter() + period
-            while (left_ms := (deadline - time.perf_counter()) * 1e3) > 0:
-                if sock.poll(max(1, int(left_ms))) and sock.recv_multipart()[-1][:8] == tag:
-                    return time.perf_counter() <= deadline
-            return False
+    def stats(self, rate_hz: float) -> dict[str, Any]:
+        rtt, failed = np.concatenate(self.rtt_s), np.concatenate(self.failed)
+        out = summarize(rtt * 1e6)
+        out.update(rate_hz=rate_hz, seconds=rtt.size / rate_hz, requests=int(rtt.size),
+                   blocks=len(self.rtt_s), failures=int(failed.sum()),
+                   deadline_misses=int(np.sum((rtt > 1.0 / rate_hz) | failed)),
+                   late_starts=self.late_starts)
+        return out
 
-        for _ in range(100):
-            call()
-        stats = paced_loop(call, rate_hz, seconds)
-        sock.close()
+
+def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int,
+               cpu: int | None, priority: int | None) -> dict[str, Any]:
+    """The request path from a process that, like the robot's, never imports JAX.
+
+    With `cpu`, this process, the server and the echo run on that CPU under SCHED_FIFO
+    `priority`, and this process's GC is frozen before the loop.
+    """
+    from playground.serve.bundle import Bundle
+    from playground.serve.realtime import configure_process
+
+    tuned = cpu is not None
+    settings = configure_process({cpu}, priority) if tuned else None  # before any ZMQ context
+    rt_args = [str(cpu), str(priority)] if tuned else []
+    bundle = Bundle(bundle_dir)
+    server_ep, echo_ep = free_endpoint(), free_endpoint()
+    server = start([sys.executable, "-m", "playground.serve", "--bundle", bundle_dir,
+                    "--bind", server_ep]
+                   + (["--cpus", str(cpu), "--rt-priority", str(priority)] if tuned else []))
+    echo = start([sys.executable, "-c", ECHO_SERVER, echo_ep, *rt_args])
+    obs = np.random.default_rng(0).normal(size=bundle.obs_size).astype(np.float32)
+    result: dict[str, Any] = {"settings": settings or "none", "rates": []}
+    try:
+        for rate in RATES:
+            entry = measure_rate(bundle, server_ep, echo_ep, obs, rate, seconds, echo_seconds,
+                                 blocks, freeze=tuned)
+            result["rates"].append(entry)
+            common.log(f"  {rate:g} Hz: policy p50 {entry['policy']['p50_us']:.0f} p99 "
+                       f"{entry['policy']['p99_us']:.0f} us, misses "
+                       f"{entry['policy']['deadline_misses']}; echo p50 "
+                       f"{entry['echo']['p50_us']:.0f} p99 {entry['echo']['p99_us']:.0f} us")
     finally:
-        proc.kill()
-        proc.wait(10)
-    return stats
+        for proc in (server, echo):
+            proc.kill()
+            proc.wait(10)
+    return result
+
+
+def measure_rate(bundle, server_ep: str, echo_ep: str, obs: np.ndarray, rate: float,
+                 seconds: float, echo_seconds: float, blocks: int, freeze: bool) -> dict[str, Any]:
+    """Policy and echo at `rate`, alternating in `blocks` blocks."""
+    from playground.serve import protocol
+    from playground.serve.client import PolicyClient
+    from playground.serve.realtime import freeze_gc
+
+    period = 1.0 / rate
+    obs_bytes = obs.tobytes()
+    client = PolicyClient(server_ep, bundle.spec, timeout_s=period)
+    client.check()
+    # the echo answers with the request itself: same size, same seq, same client code
+    floor = PolicyClient(echo_ep, bundle.spec, timeout_s=period)
+
+    def act():
+        return client.act(obs) is not None
+
+    def bounce():
+        return floor.call("act", period, obs=obs_bytes) is not None
+
+    for fn in (act, bounce):  # warm-up: connections, caches
+        PacedSamples().run(fn, rate, 0.2)
+    if freeze:
+        freeze_gc()
+    ours, bare = PacedSamples(), PacedSamples()
+    for _ in range(blocks):
+        ours.run(act, rate, seconds / blocks)
+        bare.run(bounce, rate, echo_seconds / blocks)
+    server = client.call("stats", 2.0)
+    entry = {"rate_hz": rate, "policy": ours.stats(rate), "echo": bare.stats(rate),
+             "client_counters": dict(client.counters),
+             "server_us": server["server_us"] if server else None,
+             "server_policy_us": server["policy_us"] if server else None,
+             "server_errors": server["counts"]["errors"] if server else None,
+             "request_bytes": len(protocol.act_request(1, bundle.spec_hash, obs))}
+    client.close()
+    floor.close()
+    return entry
+
+
+def measure_request_path(bundle_dir: pathlib.Path, args, tuned: bool) -> dict[str, Any]:
+    """Run `robot_loop` in a fresh process (no JAX in it); its JSON result."""
+    cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--robot-loop", str(bundle_dir),
+           "--seconds", str(args.seconds), "--echo-seconds", str(args.echo_seconds),
+           "--blocks", str(args.blocks)]
+    if tuned:
+        cmd += ["--rt", "--rt-cpu", str(args.rt_cpu), "--rt-priority", str(args.rt_priority)]
+    load_before = list(os.getloadavg())
+    done = subprocess.run(cmd, cwd=common.REPO_ROOT, stdout=subprocess.PIPE, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"robot loop failed (exit {done.returncode})")
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result["load_average_before"], result["load_average_after"] = load_before, list(os.getloadavg())
+    return result
+
+
+def uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 def to_markdown(result: dict[str, Any]) -> str:
     pol = result["policy"]
+    backends = pol["backends"]
     rows = [[name, f"{s['p50_us']:.1f}", f"{s['p99_us']:.1f}", f"{s['mean_us']:.1f}", s["n"]]
-            for name, s in pol.items()]
-    ranking = " < ".join(sorted(pol, key=lambda k: pol[k]["p50_us"]))
-    ratio = pol["numpy"]["p50_us"] / pol["onnxruntime"]["p50_us"]
-    zrows = []
-    for r in result["request_path"] + [result["echo"]]:
-        zrows.append([
-            r["what"], f"{r['rate_hz']:g} Hz x {r['seconds']:g} s", r["requests"],
-            f"{r['p50_us']:.0f}", f"{r['p99_us']:.0f}", f"{r['max_us']:.0f}",
-            r["deadline_misses"], r["failures"],
-            "-" if not r.get("server_us") else f"{r['server_us']['p50']:.0f} / {r['server_us']['p99']:.0f}",
-        ])
-    kilo = next(r for r in result["request_path"] if r["rate_hz"] == 1000)
-    fifty = next(r for r in result["request_path"] if r["rate_hz"] == 50)
+            for name, s in backends.items()]
+    ranking = " < ".join(sorted(backends, key=lambda k: backends[k]["p50_us"]))
+    ratio = pol["numpy_over_onnx_median"]
     met = "met" if ratio <= GOALS["numpy_over_onnx"] else "NOT met"
-    p99_met = "met" if max(r["p99_us"] for r in result["request_path"]) <= 1000 else "NOT met"
-    return "\n".join([
+    lines = [
         f"Policy: {result['policy_source']}; observation {result['obs_size']}, action "
-        f"{result['action_size']}, hidden {result['hidden']} {result['activation']}, batch 1.",
+        f"{result['action_size']}, hidden {result['hidden']} {result['activation']}, batch 1; "
+        f"numpy with OPENBLAS_NUM_THREADS={result['openblas_threads']}, onnxruntime 1 thread.",
         "",
         common.markdown_table(["backend", "p50 us", "p99 us", "mean us", "calls"], rows),
         "",
-        f"- ranking by p50: {ranking}; numpy / onnxruntime = {ratio:.2f}x "
-        f"(goal <= {GOALS['numpy_over_onnx']}x: {met})",
+        f"- ranking by pooled p50: {ranking}",
+        f"- numpy / onnxruntime (ratio of p50s) over {len(pol['numpy_over_onnx'])} repeats: "
+        f"median {ratio:.2f}x, min {pol['numpy_over_onnx_min']:.2f}x, max "
+        f"{pol['numpy_over_onnx_max']:.2f}x (goal <= {GOALS['numpy_over_onnx']}x: {met}); "
+        f"load during the repeats: {result['load_policy']}",
         "",
-        "Request path on loopback (`PolicyClient.act` against `python -m playground.serve`, "
-        "numpy backend; round trip = encode, send, checks, policy, reply, decode):",
+        "Request path on loopback: a robot-loop process without JAX calls `PolicyClient.act` "
+        "against `python -m playground.serve` (numpy backend; round trip = encode, send, checks, "
+        "policy, reply, decode); the echo is a bare ZMQ ROUTER that returns the same request "
+        "through the same client code, alternated with the policy in blocks. `plain`: no tuning; "
+        "`rt`: all three processes on one CPU under SCHED_FIFO, the loop's GC frozen.",
         "",
-        common.markdown_table(["path", "rate x time", "requests", "p50 us", "p99 us", "max us",
-                               "deadline misses", "errors/timeouts", "server p50 / p99 us"],
-                              zrows),
+    ]
+    rows, verdicts = [], []
+    for name, run in result["request_path"].items():
+        for entry in run["rates"]:
+            rate = entry["rate_hz"]
+            server = entry["server_us"]
+            for path in ("policy", "echo"):
+                r = entry[path]
+                rows.append([
+                    name, f"{rate:g} Hz x {r['seconds']:g} s", path, r["requests"],
+                    f"{r['p50_us']:.0f}", f"{r['p99_us']:.0f}", f"{r['max_us']:.0f}",
+                    r["deadline_misses"], r["failures"],
+                    f"{server['p50']:.0f} / {server['p99']:.0f}" if path == "policy" and server
+                    else "-"])
+            p, e = entry["policy"], entry["echo"]
+            ok = p["p99_us"] <= 1000 * GOALS["p99_ms"] and p["failures"] == 0 and \
+                (rate != 50 or p["deadline_misses"] == 0) and not entry["server_errors"]
+            verdicts.append(
+                f"- {name} {rate:g} Hz: policy / echo p50 {p['p50_us'] / e['p50_us']:.2f}x, p99 "
+                f"{p['p99_us'] / e['p99_us']:.2f}x; p99 {p['p99_us'] / 1000:.2f} ms, "
+                f"{p['failures']} errors/timeouts, {p['deadline_misses']} missed deadlines, "
+                f"{entry['server_errors']} server errors: goal {'met' if ok else 'NOT met'}")
+        verdicts.append(f"- {name}: load average before {fmt_load(run['load_average_before'])}, "
+                        f"after {fmt_load(run['load_average_after'])}; settings {run['settings']}")
+    lines += [
+        common.markdown_table(["setting", "rate x time", "path", "requests", "p50 us", "p99 us",
+                               "max us", "deadline misses", "errors/timeouts",
+                               "server p50 / p99 us"], rows),
         "",
-        f"- p99 <= 1 ms: {p99_met}; errors at 1 kHz: {kilo['failures']}; missed 50 Hz "
-        f"deadlines: {fifty['deadline_misses']} (goal 0)",
-        f"- load average (1, 5, 15 min) at the end: "
-        f"{', '.join(f'{x:.1f}' for x in result['load_average_end'])} on "
-        f"{result['machine']['nproc']} cores: other processes share the CPU",
-    ])
+        *verdicts,
+        f"- `uptime` at the start: {result['uptime_start']}",
+        f"- `uptime` at the end: {result['uptime_end']} ({result['machine']['nproc']} cores, "
+        "shared with other work)",
+    ]
+    return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
+def fmt_load(load: list[float]) -> str:
+    return ", ".join(f"{x:.1f}" for x in load)
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--config", default=str(common.CONFIG_DIR / "humanoid_walk.yaml"),
                    help="the network comes from this config (default: the shipped humanoid)")
     p.add_argument("--checkpoint", help="time a real checkpoint's policy instead")
-    p.add_argument("--calls", type=int, default=20_000, help="timed calls per backend")
-    p.add_argument("--seconds", type=float, default=60.0, help="per request-path rate")
-    p.add_argument("--echo-seconds", type=float, default=20.0, help="bare echo at 1 kHz")
+    p.add_argument("--calls", type=int, default=30_000, help="timed calls per backend, in all")
+    p.add_argument("--repeats", type=int, default=5, help="independent forward-pass repeats")
+    p.add_argument("--seconds", type=float, default=60.0, help="policy requests per rate")
+    p.add_argument("--echo-seconds", type=float, default=None,
+                   help="echo requests per rate (default: as --seconds)")
+    p.add_argument("--blocks", type=int, default=12, help="policy / echo alternations per rate")
+    p.add_argument("--settings", default="plain,rt", help="plain, rt or both (default)")
+    p.add_argument("--rt-cpu", type=int, default=(os.cpu_count() or 1) - 1,
+                   help="the CPU of the rt setting (default: the last one)")
+    p.add_argument("--rt-priority", type=int, default=50, help="SCHED_FIFO priority of rt")
+    p.add_argument("--robot-loop", metavar="BUNDLE", help=argparse.SUPPRESS)
+    p.add_argument("--rt", action="store_true", help=argparse.SUPPRESS)  # of --robot-loop
     p.add_argument("--json", help="write the result (and its markdown) here")
     args = p.parse_args(argv)
+    if args.echo_seconds is None:
+        args.echo_seconds = args.seconds
+    settings = [s.strip() for s in args.settings.split(",") if s.strip()]
+    if not settings or set(settings) - {"plain", "rt"} or min(args.seconds, args.echo_seconds,
+                                                            args.blocks, args.repeats) <= 0:
+        p.error("--settings: plain and/or rt; --seconds, --echo-seconds, --blocks, --repeats > 0")
+    if args.robot_loop:  # the child process: JSON on stdout's last line
+        cpu, priority = (args.rt_cpu, args.rt_priority) if args.rt else (None, None)
+        print(json.dumps(robot_loop(args.robot_loop, args.seconds, args.echo_seconds,
+                                    args.blocks, cpu, priority)))
+        return None
     common.configure_cache(common.DEFAULT_CACHE)
 
     from playground.serve.bundle import NumpyPolicy, OnnxPolicy
-    from playground.serve.protocol import act_request
 
+    uptime_start = uptime()
     with tempfile.TemporaryDirectory(prefix="serve_latency_") as tmp:
         common.log("building and exporting the policy")
         bundle, jax_policy = make_bundle(pathlib.Path(tmp) / "bundle", args.config,
@@ -281,21 +423,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         obs = np.random.default_rng(1).normal(size=bundle.obs_size).astype(np.float32)
         numpy_policy, onnx_policy = NumpyPolicy(bundle), OnnxPolicy(bundle)
         obs_batch = obs[None]
-        common.log(f"timing the forward pass, {args.calls} calls per backend")
-        policy = time_backends({"numpy": numpy_policy, "onnxruntime": onnx_policy,
-                                "jax.jit": lambda o: jax_policy(obs_batch)}, obs, args.calls)
-        paths = []
-        for rate in (50.0, 1000.0):
-            common.log(f"request path at {rate:g} Hz for {args.seconds:g} s")
-            r = measure_request_path(bundle, rate, args.seconds)
-            r["what"] = "policy server"
-            paths.append(r)
-            common.log(f"  p50 {r['p50_us']:.0f} us p99 {r['p99_us']:.0f} us max "
-                        f"{r['max_us']:.0f} us misses {r['deadline_misses']}")
-        common.log(f"bare ZMQ echo at 1 kHz for {args.echo_seconds:g} s")
-        request_size = len(act_request(1, bundle.spec_hash, obs))
-        echo = measure_echo(1000.0, args.echo_seconds, request_size)
-        echo["what"] = f"bare echo ({request_size} B)"
+        common.log(f"timing the forward pass: {args.repeats} repeats, {args.calls} calls per "
+                   "backend in all")
+        load_policy = uptime()
+        policy = time_repeats({"numpy": numpy_policy, "onnxruntime": onnx_policy,
+                               "jax.jit": lambda o: jax_policy(obs_batch)},
+                              obs, args.calls, args.repeats)
+        paths = {}
+        for name in settings:
+            common.log(f"request path, setting {name}: {len(RATES)} rates x ({args.seconds:g} s "
+                       f"policy + {args.echo_seconds:g} s echo) in {args.blocks} blocks")
+            paths[name] = measure_request_path(bundle.directory, args, tuned=name == "rt")
         net = bundle.spec["network"]
         result: dict[str, Any] = {
             "benchmark": "serve_latency",
@@ -304,8 +442,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "policy_source": args.checkpoint or f"random init of {pathlib.Path(args.config).name}",
             "obs_size": bundle.obs_size, "action_size": bundle.action_size,
             "hidden": net["hidden"], "activation": net["activation"],
-            "policy": policy, "request_path": paths, "echo": echo,
-            "load_average_end": list(os.getloadavg()),  # other work on the machine
+            "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "policy": policy, "load_policy": load_policy, "request_path": paths,
+            "uptime_start": uptime_start, "uptime_end": uptime(),
         }
     return common.publish(result, to_markdown, args.json)
 
