@@ -163,3 +163,53 @@ def test_kills_at_random_moments_including_one_during_a_save_cost_only_a_resume(
     iterations = _logged_iterations(run_dir)
     assert iterations == sorted(set(iterations)) and iterations[-1] == ITERATIONS
     assert runs.complete_steps(run_dir / runs.STEPS_DIRNAME)[-1] == ITERATIONS
+
+
+AMP_ITERATIONS = 12
+AMP_SMALL = [
+    "--config", str(ROOT / "configs" / "humanoid_walk.yaml"), "--enable-amp",
+    "--num-envs", "4", "--set", "ppo.unroll_length=8", "--set", "ppo.num_minibatches=2",
+    "--set", "ppo.num_epochs=1", "--set", "network.policy_hidden=[16]",
+    "--set", "network.value_hidden=[16]", "--set", "amp.disc_hidden=[16]",
+    "--set", "amp.disc_batch_size=16", "--set", "amp.disc_updates=2",
+    # 32 policy transitions per iteration into 80 rows: the ring wraps, the cursor ends mid-way
+    "--set", "amp.replay_size=80", "--set", "env.episode_length=20",
+    "--set", "run.log_every=64",  # 2 iterations per chunk
+    "--set", "run.eval_every=0", "--set", "run.eval_envs=4", "--set", "run.progress=false",
+    "--no-wandb",
+]
+
+
+@pytest.mark.slow
+def test_amp_run_stopped_at_a_checkpoint_and_resumed_is_bitwise_the_straight_run(tmp_path):
+    """Discriminator, its optimizer, the AMP feature normalizer and the replay ring (rows and
+    cursor) travel through a checkpoint exactly, with PPO and the env state."""
+    common = AMP_SMALL + ["--checkpoint-dir", str(tmp_path), "--set", "run.checkpoint_every=0"]
+    _finish(_start(common + ["--num-iterations", str(AMP_ITERATIONS),
+                             "--set", "run.name=straight"], tmp_path))
+    # the second run stops at half way (its last checkpoint), then resumes to the end
+    _finish(_start(common + ["--num-iterations", str(AMP_ITERATIONS // 2),
+                             "--set", "run.name=stopped"], tmp_path))
+    stopped = tmp_path / "stopped"
+    out = _finish(_start(["--resume", str(stopped), "--checkpoint-dir", str(tmp_path),
+                          "--num-iterations", str(AMP_ITERATIONS)], tmp_path))
+    assert f"resuming {stopped.resolve()} from iteration {AMP_ITERATIONS // 2}" in out
+
+    step_a, carry_a = _load_carry(tmp_path / "straight")
+    step_b, carry_b = _load_carry(stopped)
+    assert step_a == step_b == AMP_ITERATIONS
+    amp_a, amp_b = carry_a.amp, carry_b.amp
+    transitions = AMP_ITERATIONS * 4 * 8
+    # the ring wrapped and its cursor is mid-way: a lost cursor or a reset buffer would show
+    assert int(amp_a.replay.size) == 80 and int(amp_a.replay.position) == transitions % 80 != 0
+    _assert_trees_bitwise_equal(amp_a.params, amp_b.params, "amp.params")
+    _assert_trees_bitwise_equal(amp_a.opt_state, amp_b.opt_state, "amp.opt_state")
+    _assert_trees_bitwise_equal(amp_a.normalizer, amp_b.normalizer, "amp.normalizer")
+    _assert_trees_bitwise_equal(amp_a.replay, amp_b.replay, "amp.replay")
+    _assert_trees_bitwise_equal(carry_a.params, carry_b.params, "params")
+    _assert_trees_bitwise_equal(carry_a.env_state, carry_b.env_state, "env_state")
+    _assert_trees_bitwise_equal(carry_a, carry_b, "carry")
+    # the discriminator did learn between the two halves (the comparison is not of inits)
+    at_half = _load_carry(stopped / runs.STEPS_DIRNAME / str(AMP_ITERATIONS // 2))[1].amp
+    assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(at_half.params)[0]),
+                              np.asarray(jax.tree_util.tree_leaves(amp_b.params)[0]))
