@@ -371,7 +371,7 @@ def to_markdown(result: dict[str, Any]) -> str:
         *verdicts,
         f"- `uptime` at the start: {result['uptime_start']}",
         f"- `uptime` at the end: {result['uptime_end']} ({result['machine']['nproc']} cores, "
-        "shared with other work)",
+        f"shared with other work); benchmark niceness {result['nice']}",
     ]
     return "\n".join(lines)
 
@@ -443,10 +443,16 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
             "obs_size": bundle.obs_size, "action_size": bundle.action_size,
             "hidden": net["hidden"], "activation": net["activation"],
             "openblas_threads": os.environ.get("OPENBLAS_NUM_THREADS"),
+            "nice": os.nice(0),  # the plain setting's processes inherit it
             "policy": policy, "load_policy": load_policy, "request_path": paths,
             "uptime_start": uptime_start, "uptime_end": uptime(),
         }
-    return common.publish(result, to_markdown, args.json)
+    common.publish(result, to_markdown, args.json)
+    if args.json:  # the same section as markdown beside the JSON
+        pathlib.Path(args.json).with_suffix(".md").write_text("\n\n".join([
+            "# Robot side: policy latency and the ZMQ request path", f"Command: `{result['command']}`",
+            common.machine_line(result["machine"]), result["markdown"]]) + "\n")
+    return result
 
 
 if __name__ == "__main__":
