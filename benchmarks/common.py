@@ -133,12 +133,32 @@ def write_json(path: str | pathlib.Path | None, result: dict[str, Any]) -> None:
         pathlib.Path(path).write_text(json.dumps(result, indent=2, default=str))
 
 
-def publish(result: dict[str, Any], to_markdown, json_path) -> dict[str, Any]:
-    """Attach the markdown section, print it, and write the JSON for run_all.py."""
+def publish(result: dict[str, Any], to_markdown, json_path, title: str | None = None
+            ) -> dict[str, Any]:
+    """Attach the markdown section, print it, and write the JSON for run_all.py.
+
+    title: also write the section as markdown next to the JSON (same name, `.md`).
+    """
     result["markdown"] = to_markdown(result)
     print(result["markdown"])
     write_json(json_path, result)
+    if json_path and title:
+        pathlib.Path(json_path).with_suffix(".md").write_text(
+            f"# {title}\n\n{result['markdown']}\n")
     return result
+
+
+def uptime() -> str:
+    """`uptime`'s line: the load the machine was under."""
+    import subprocess
+
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def bad_input(message: str) -> None:
+    """Bad command-line input: one line on stderr, exit status 2 (argparse's)."""
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def log(message: str) -> None:

@@ -204,9 +204,7 @@ def run_brax(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
 
     from playground.envs.registry import get_task
 
-    ppo = cfg.ppo
-    steps_per_iteration = ppo.num_envs * ppo.unroll_length
-    num_points = ppo.num_iterations // iterations_per_point
+    num_points = cfg.ppo.num_iterations // iterations_per_point
     points, params, reported_sps = [], {}, []
 
     def progress_fn(num_steps, metrics):
@@ -223,10 +221,24 @@ def run_brax(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
     env = make_adapter_class()(get_task(cfg.env.task).make_env(cfg))
     brax_ppo.train(
         environment=env,
-        num_timesteps=ppo.num_iterations * steps_per_iteration,
         num_evals=num_points + 1,  # brax: num_evals - 1 progress points after the start
         run_evals=False,  # progress points carry training metrics; evaluation is ours, later
         episode_length=int(cfg.env.episode_length),
+        network_factory=_network_factory(cfg),
+        progress_fn=progress_fn,
+        policy_params_fn=policy_params_fn,
+        **brax_ppo_kwargs(cfg),
+    )
+    return {"points": points, "params": params, "reported_sps": reported_sps}
+
+
+def brax_ppo_kwargs(cfg) -> dict[str, Any]:
+    """brax `ppo.train` arguments holding our config's PPO hyperparameters (see
+    `hyperparameter_mapping`), the step budget and the seed; env, network and
+    evaluation arguments are the caller's."""
+    ppo = cfg.ppo
+    return dict(
+        num_timesteps=ppo.num_iterations * ppo.num_envs * ppo.unroll_length,
         action_repeat=1,
         num_envs=int(ppo.num_envs),
         learning_rate=float(ppo.learning_rate),
@@ -243,12 +255,8 @@ def run_brax(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
         max_grad_norm=float(ppo.max_grad_norm),
         normalize_advantage=bool(ppo.normalize_advantages),
         vf_loss_coefficient=float(ppo.value_loss_coef),
-        network_factory=_network_factory(cfg),
         seed=int(cfg.run.seed),
-        progress_fn=progress_fn,
-        policy_params_fn=policy_params_fn,
     )
-    return {"points": points, "params": params, "reported_sps": reported_sps}
 
 
 def summarize_points(points: list[tuple[float, int]], skip: int) -> dict[str, float]:
