@@ -60,8 +60,11 @@ class CartpoleBalance(Env):
 
         self.mj_model = mujoco.MjModel.from_xml_path(str(XML_PATH))
         self.mj_model.opt.timestep = self.sim_dt
-        self.mjx_model = mjx.put_model(self.mj_model)
-        self._data0 = mjx.make_data(self.mjx_model)
+        # this process's device: jax.devices()[0], mjx's default, is process 0's in a
+        # multi-host run and not addressable from the others
+        device = jax.local_devices()[0]
+        self.mjx_model = mjx.put_model(self.mj_model, device=device)
+        self._data0 = mjx.make_data(self.mjx_model, device=device)
 
         self.observation_size = {
             "state": len(OBSERVATION_NAMES),

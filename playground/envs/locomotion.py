@@ -124,7 +124,9 @@ class LocomotionEnv(Env):
         mj_model.opt.timestep = float(env_cfg.sim_dt)
         self.mj_model = mj_model
         self.model_warnings = check_mjx_friendly(mj_model)
-        self.mjx_model = mjx.put_model(mj_model)
+        # this process's device, not mjx's default jax.devices()[0]: in a multi-host run
+        # that one is process 0's, and the others could not address the model
+        self.mjx_model = mjx.put_model(mj_model, device=jax.local_devices()[0])
 
         self.ctrl_dt = float(env_cfg.ctrl_dt)
         self.sim_dt = float(env_cfg.sim_dt)
