@@ -105,6 +105,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         "Eval return by env steps:",
         "",
         *curves,
+        *(["", "Notes:", ""] + [f"- {note}" for note in result["notes"]] if result.get("notes")
+          else []),
     ])
 
 
@@ -118,6 +120,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--solved", type=float, default=900.0, help="eval return counted as solved")
     p.add_argument("--logs", default=None, help="keep each run's console output in this dir")
     p.add_argument("--json", help="write the result (and its markdown) here")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the report's notes (e.g. a run stopped by hand); repeatable")
     p.add_argument("--merge", action="store_true",
                    help="keep the runs already in --json (same overrides) and add these")
     args = p.parse_args(argv)
@@ -133,6 +137,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "solved": args.solved,
         "uptime_start": common.uptime(),
         "runs": [],
+        "notes": list(args.note),
     }
     if args.merge and args.json and pathlib.Path(args.json).exists():
         earlier = json.loads(pathlib.Path(args.json).read_text())
@@ -142,6 +147,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         result["runs"] = earlier["runs"]
         result["command"] = f"{earlier['command']}; then {result['command']}"
         result["uptime_start"] = earlier["uptime_start"]
+        result["notes"] = earlier.get("notes", []) + result["notes"]
     with tempfile.TemporaryDirectory(prefix="playground_envs_") as tmp:
         logs = pathlib.Path(args.logs or tmp)
         logs.mkdir(parents=True, exist_ok=True)
