@@ -75,13 +75,26 @@ def compute_lsgan_loss(reference_logits: jax.Array, policy_logits: jax.Array,
     return 0.5 * (ref + pol)
 
 
+def compute_logits_and_input_grads(disc_fn: Callable[[jax.Array], jax.Array], inputs: jax.Array
+                                   ) -> tuple[jax.Array, jax.Array]:
+    """Logits d [B] of inputs [B, D] and each sample's input gradient grad_x d [B, D].
+
+    One forward and one backward pass: d_i depends on row i only, so the pullback of
+    a cotangent of ones is exactly the per-sample gradient (no vmap of grad, no
+    second forward pass for the logits).
+    """
+    logits, pullback = jax.vjp(disc_fn, inputs)
+    (grads,) = pullback(jnp.ones_like(logits))
+    return logits, grads
+
+
 def compute_grad_penalty(disc_fn: Callable[[jax.Array], jax.Array], inputs: jax.Array) -> jax.Array:
-    """E_x |grad_x d(x)|^2 over reference inputs [B, D] (d: [D] -> scalar per sample).
+    """E_x |grad_x d(x)|^2 over reference inputs [B, D] (disc_fn: [B, D] -> [B], row-wise).
 
     The squared norm of each sample's input gradient, averaged over the batch; the
     trainer adds (grad_penalty / 2) times it, as in the AMP paper.
     """
-    grads = jax.vmap(jax.grad(disc_fn))(inputs)  # [B, D]
+    _, grads = compute_logits_and_input_grads(disc_fn, inputs)
     return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
 
 
@@ -114,10 +127,11 @@ def compute_disc_loss(params, apply_fn, reference_inputs: jax.Array, policy_inpu
     policy_weights [Bp]. loss = LSGAN + (grad_penalty / 2) E_ref|grad_x d|^2
     + logit_reg |W_out|^2 + weight_decay sum |W|^2.
     """
-    ref_logits = apply_fn(params, reference_inputs)
+    ref_logits, ref_grads = compute_logits_and_input_grads(lambda x: apply_fn(params, x),
+                                                           reference_inputs)
     pol_logits = apply_fn(params, policy_inputs)
     lsgan = compute_lsgan_loss(ref_logits, pol_logits, policy_weights)
-    penalty = compute_grad_penalty(lambda x: apply_fn(params, x), reference_inputs)
+    penalty = jnp.mean(jnp.sum(jnp.square(ref_grads), axis=-1))
     every, out = kernel_sq_norms(params)
     loss = lsgan + 0.5 * grad_penalty * penalty + logit_reg * out + weight_decay * every
     return loss, {
@@ -236,6 +250,7 @@ def make_amp_learner(env, amp_cfg, reference=None) -> AmpLearner:
     loss_kwargs = dict(grad_penalty=float(amp_cfg.grad_penalty), logit_reg=float(amp_cfg.logit_reg),
                        weight_decay=float(amp_cfg.weight_decay))
     feet = jnp.asarray(env.feet)
+    reference_table = amp_features.compute_reference_table(spec, library)  # [C, L, F], once
 
     def init(key: jax.Array) -> AmpState:
         params = network.init(key, jnp.zeros((1, 2 * size), jnp.float32))
@@ -256,34 +271,37 @@ def make_amp_learner(env, amp_cfg, reference=None) -> AmpLearner:
     def style_reward(state: AmpState, s: jax.Array, s_next: jax.Array) -> jax.Array:
         return compute_style_reward(network.apply(state.params, make_disc_input(state.normalizer, s, s_next)))
 
+    grad_fn = jax.value_and_grad(compute_disc_loss, has_aux=True)
+
     def disc_step(c, xs):
-        params, opt_state, normalizer, replay = c
-        ref_s, ref_next, key = xs
-        pol_s, pol_next, weights = sample_replay(replay, key, batch)
-        grad_fn = jax.value_and_grad(compute_disc_loss, has_aux=True)
-        (_, metrics), grads = grad_fn(
-            params, network.apply, make_disc_input(normalizer, ref_s, ref_next),
-            make_disc_input(normalizer, pol_s, pol_next), weights, **loss_kwargs)
+        """One Adam step on reference inputs [B, 2F] and policy inputs [B, 2F] (weights [B])."""
+        params, opt_state = c
+        ref_inputs, pol_inputs, weights = xs
+        (_, metrics), grads = grad_fn(params, network.apply, ref_inputs, pol_inputs, weights,
+                                      **loss_kwargs)
         updates, opt_state = optimizer.update(grads, opt_state, params)
-        return (optax.apply_updates(params, updates), opt_state, normalizer, replay), metrics
+        return (optax.apply_updates(params, updates), opt_state), metrics
 
     def update(state: AmpState, s: jax.Array, s_next: jax.Array, valid: jax.Array,
                key: jax.Array) -> tuple[AmpState, dict]:
         """Insert policy transitions s, s_next [M, F] (valid [M]) into the replay, update
         the shared normalizer, then take `disc_updates` discriminator steps."""
-        key_ref, key_norm, key_steps = jax.random.split(key, 3)
+        key_ref, key_pol = jax.random.split(key)
         replay = insert_replay(state.replay, s, s_next, valid)
+        rows = num_updates * batch
         ref_s, ref_next = amp_features.sample_reference_features(
-            spec, library, key_ref, num_updates * batch)
-        # as many policy as reference rows, so the statistics describe both alike
-        pol_s, _, pol_weights = sample_replay(replay, key_norm, num_updates * batch)
+            spec, library, key_ref, rows, table=reference_table)
+        # the policy rows of every step at once; the statistics see as many policy as
+        # reference rows (the first sides of the same pairs the steps train on)
+        pol_s, pol_next, pol_weights = sample_replay(replay, key_pol, rows)
         normalizer = amp_features.update_feature_normalizer(
             state.normalizer, ref_s, pol_s, policy_weights=pol_weights)
-        per_step = (ref_s.reshape(num_updates, batch, size),
-                    ref_next.reshape(num_updates, batch, size),
-                    jax.random.split(key_steps, num_updates))
-        (params, opt_state, _, _), metrics = jax.lax.scan(
-            disc_step, (state.params, state.opt_state, normalizer, replay), per_step)
+        per_step = jax.tree_util.tree_map(
+            lambda x: x.reshape((num_updates, batch) + x.shape[1:]),
+            (make_disc_input(normalizer, ref_s, ref_next),
+             make_disc_input(normalizer, pol_s, pol_next), pol_weights))
+        (params, opt_state), metrics = jax.lax.scan(
+            disc_step, (state.params, state.opt_state), per_step)
         new_state = AmpState(params=params, opt_state=opt_state, normalizer=normalizer, replay=replay)
         return new_state, jax.tree_util.tree_map(jnp.mean, metrics)
 

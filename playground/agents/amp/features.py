@@ -171,15 +171,25 @@ def compute_transition_features(spec: FeatureSpec, data, next_data, foot_pos=Non
             valid.astype(jnp.float32))
 
 
-def sample_reference_features(spec: FeatureSpec, library, key: jax.Array, batch: int
-                              ) -> tuple[jax.Array, jax.Array]:
-    """[B, F] reference s and s' features drawn from a `MotionLibrary` (jittable)."""
-    from playground.motion.library import sample_transitions
+def compute_reference_table(spec: FeatureSpec, library) -> jax.Array:
+    """[C, L, F] features of every frame of a `MotionLibrary` (padding frames included).
 
-    frames, next_frames = sample_transitions(library, key, batch)
-    return (compute_features(spec, frames["qpos"], frames["qvel"], frames["foot_pos"]),
-            compute_features(spec, next_frames["qpos"], next_frames["qvel"],
-                             next_frames["foot_pos"]))
+    The clips never change during a run, so the learner computes this once and each
+    iteration only gathers rows (`sample_reference_features`)."""
+    return compute_features(spec, library.qpos, library.qvel, library.foot_pos)
+
+
+def sample_reference_features(spec: FeatureSpec, library, key: jax.Array, batch: int,
+                              table: jax.Array | None = None) -> tuple[jax.Array, jax.Array]:
+    """[B, F] reference s and s' features drawn from a `MotionLibrary` (jittable).
+
+    table: `compute_reference_table(spec, library)`, computed here when None."""
+    from playground.motion.library import sample_pair_indices
+
+    if table is None:
+        table = compute_reference_table(spec, library)
+    clip, t, t_next = sample_pair_indices(library, key, batch)
+    return table[clip, t], table[clip, t_next]
 
 
 def make_reference(env, motion_files=(), *, layout=None, feature_options=None):
