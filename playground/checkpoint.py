@@ -24,6 +24,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
+from playground.distributed import barrier, is_primary
 from playground.runs import STEPS_DIRNAME, complete_steps, find_step, read_config, read_metrics
 
 __all__ = ["STEPS_DIRNAME", "Checkpointer", "complete_steps", "find_step", "read_config",
@@ -51,16 +52,18 @@ def _to_json_ready(tree: Any) -> Any:
     return tree
 
 
-def _flatten(tree) -> dict[str, np.ndarray]:
+def _flatten(tree) -> dict[str, Any]:
     """{"path/to/leaf": array} for every non-empty leaf (orbax refuses zero-size arrays).
 
-    Every array is copied: an async save must never read a buffer that the next
-    (donating) training chunk reuses.
+    Host arrays are copied: an async save must never read a buffer that the next
+    (donating) training chunk reuses. `jax.Array` leaves are kept as they are (a
+    global array may span other processes' devices): the caller passes a copy
+    nothing donates (`training.Run.snapshot`), and orbax writes this process's shards.
     """
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     flat = {}
     for path, leaf in leaves:
-        arr = np.array(leaf, copy=True)
+        arr = leaf if isinstance(leaf, jax.Array) else np.array(leaf, copy=True)
         if arr.size:
             flat[jax.tree_util.keystr(path)] = arr
     return flat
@@ -73,7 +76,8 @@ def _unflatten(flat: dict[str, Any], abstract_tree):
     for path, leaf in paths:
         key = jax.tree_util.keystr(path)
         if key in flat:
-            value = np.asarray(flat[key])
+            value = flat[key]
+            value = value if isinstance(value, jax.Array) else np.asarray(value)
             if value.shape != tuple(leaf.shape) or value.dtype != leaf.dtype:
                 raise ValueError(
                     f"checkpoint leaf {key} is {value.dtype}{list(value.shape)}, the run expects "
@@ -83,6 +87,16 @@ def _unflatten(flat: dict[str, Any], abstract_tree):
         else:
             leaves.append(np.zeros(leaf.shape, leaf.dtype))
     return jax.tree_util.tree_unflatten(treedef, leaves)
+
+
+def _flatten_abstract(abstract_tree, shardings) -> dict[str, jax.ShapeDtypeStruct]:
+    """{"path/to/leaf": ShapeDtypeStruct with its sharding}, keyed as `_flatten` keys."""
+    leaves = jax.tree_util.tree_flatten_with_path(abstract_tree)[0]
+    placed = jax.tree_util.tree_leaves(shardings)
+    return {
+        jax.tree_util.keystr(path): jax.ShapeDtypeStruct(leaf.shape, leaf.dtype, sharding=where)
+        for (path, leaf), where in zip(leaves, placed, strict=True)
+    }
 
 
 def _best_score(metrics: dict) -> float:
@@ -112,8 +126,8 @@ def _options(keep_last: int, keep_best: int, asynchronous: bool) -> ocp.Checkpoi
 def remove_leftovers(steps_dir: pathlib.Path) -> list[str]:
     """Delete what saves killed midway left (orbax's temporary step dirs); their names.
 
-    Only the process that owns a run writes to it, so at start-up any temporary
-    directory is a dead save. Done here, synchronously, rather than by orbax's
+    Only the processes of the run that owns it write to it, so at start-up any
+    temporary directory is a dead save. Done here, synchronously, rather than by orbax's
     background clean-up, so that it is finished when the run starts saving.
     """
     steps_dir = pathlib.Path(steps_dir)
@@ -128,12 +142,17 @@ def remove_leftovers(steps_dir: pathlib.Path) -> list[str]:
 
 
 class Checkpointer:
-    """Saves the steps of one run directory; opening it removes leftovers of killed saves."""
+    """Saves the steps of one run directory; opening it removes leftovers of killed saves.
+
+    With several processes every one opens it and calls `save` for the same
+    steps (orbax synchronizes them); process 0 alone removes leftovers.
+    """
 
     def __init__(self, directory: pathlib.Path, keep: int = 3, keep_best: int = 1,
                  asynchronous: bool = True):
         self.directory = pathlib.Path(directory).resolve()
-        self.removed_leftovers = remove_leftovers(self.directory)
+        self.removed_leftovers = remove_leftovers(self.directory) if is_primary() else []
+        barrier("playground-checkpoint-leftovers")  # nobody opens the steps while they go
         self.manager = ocp.CheckpointManager(
             self.directory, options=_options(keep, keep_best, asynchronous), item_names=ITEMS
         )
@@ -165,12 +184,15 @@ class Checkpointer:
         self.manager.close()
 
 
-def restore(directory: pathlib.Path, abstract_carry, step: int | None = None) -> dict[str, Any]:
+def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
+            shardings=None) -> dict[str, Any]:
     """Restore one step (newest if `step` is None): {"step", "carry", "config", "spec", "metrics"}.
 
     `abstract_carry` gives the tree structure, shapes and dtypes
     (e.g. `jax.eval_shape(train_fns.init, key)`); a leaf of another shape or dtype
-    is a ValueError naming it.
+    is a ValueError naming it. The carry comes back as numpy arrays, or, with
+    `shardings` (a tree like `abstract_carry`), as jax.Arrays placed in them, each
+    process reading only the shards it holds (zero-size leaves stay numpy zeros).
     """
     directory = pathlib.Path(directory).resolve()
     manager = ocp.CheckpointManager(directory, item_names=ITEMS)  # saves nothing, deletes nothing
@@ -178,9 +200,15 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None) ->
         step = manager.latest_step() if step is None else step
         if step is None:
             raise FileNotFoundError(f"no checkpoint under {directory}")
-        target = _flatten(
-            jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), abstract_carry)
-        )
+        if shardings is None:
+            target = _flatten(
+                jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), abstract_carry)
+            )
+        else:
+            target = {
+                key: leaf for key, leaf in _flatten_abstract(abstract_carry, shardings).items()
+                if math.prod(leaf.shape)
+            }
         restored = manager.restore(
             step,
             args=ocp.args.Composite(

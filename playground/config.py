@@ -361,7 +361,34 @@ SCHEMA = Section(
                     optional=True,
                 ),
                 "devices": Field(
-                    int, 0, "data-parallel devices: 0 = all local devices, N = the first N"
+                    int, 0, "data-parallel devices of each process: 0 = all local devices, "
+                    "N = the first N"
+                ),
+                "distributed": Section(
+                    "Multi-host training: one process per host, joined by jax.distributed "
+                    "(docs/multi_host.md). Each process's launch command sets these; they are "
+                    "not saved with the run.",
+                    {
+                        "coordinator": Field(
+                            str,
+                            None,
+                            "host:port of process 0's coordinator service, the same for every "
+                            "process; auto: detected by JAX (SLURM, Open MPI, Kubernetes, Cloud "
+                            "TPU; JAX_COORDINATOR_ADDRESS); null: one process",
+                            optional=True,
+                        ),
+                        "num_processes": Field(
+                            int, None, "processes in the run (null: detected with auto)",
+                            optional=True,
+                        ),
+                        "process_id": Field(
+                            int, None, "this process, 0 .. num_processes-1; 0 writes the run "
+                            "directory (null: detected with auto)", optional=True,
+                        ),
+                        "timeout_seconds": Field(
+                            int, 300, "seconds to wait for every process to join"
+                        ),
+                    },
                 ),
                 "progress": Field(bool, True, "progress bar"),
                 "compilation_cache": Field(
@@ -807,6 +834,7 @@ RESUMABLE_KEYS = (
     "run.resume",
     "run.progress",
     "run.compilation_cache",
+    "run.distributed.",
     "run.wandb.",
 )
 
@@ -1053,6 +1081,34 @@ def _intervals(section: Section, values: Any, prefix: str = ""):
             yield f"{prefix}{key}", list(values[key])
 
 
+def _check_distributed(dist, num_envs: int) -> None:
+    """run.distributed: a host:port coordinator (or auto) with a process count and id."""
+    coordinator, count, pid = dist.coordinator, dist.num_processes, dist.process_id
+    if coordinator is None:
+        for key, value in (("num_processes", count), ("process_id", pid)):
+            _require(value is None, f"run.distributed.{key}={value} needs "
+                     "run.distributed.coordinator (host:port of process 0, or auto)")
+        return
+    if coordinator != "auto":
+        host, sep, port = coordinator.rpartition(":")
+        _require(bool(sep and host) and port.isdigit() and 0 < int(port) < 65536,
+                 f"run.distributed.coordinator must be host:port (port 1-65535) or auto, "
+                 f"got {coordinator!r}")
+        for key, value in (("num_processes", count), ("process_id", pid)):
+            _require(value is not None,
+                     f"run.distributed.{key} is required with run.distributed.coordinator "
+                     f"{coordinator} (null only with auto)")
+    _require(count is None or count >= 1, f"run.distributed.num_processes must be >= 1, got {count}")
+    _require(pid is None or pid >= 0, f"run.distributed.process_id must be >= 0, got {pid}")
+    _require(count is None or pid is None or pid < count,
+             f"run.distributed.process_id {pid} is out of range for num_processes {count} "
+             f"(0 .. {count - 1 if count else 0})")
+    _require(count is None or num_envs % count == 0,
+             f"ppo.num_envs {num_envs} is not divisible by run.distributed.num_processes {count}")
+    _require(dist.timeout_seconds >= 1,
+             f"run.distributed.timeout_seconds must be >= 1, got {dist.timeout_seconds}")
+
+
 def derive(cfg: ml_collections.ConfigDict) -> Derived:
     """Computes the `Derived` values; ConfigError for impossible settings."""
     if isinstance(cfg, dict):
@@ -1081,6 +1137,10 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         run.devices == 0 or ppo.num_envs % run.devices == 0,
         f"ppo.num_envs {ppo.num_envs} is not divisible by run.devices {run.devices}",
     )
+    _check_distributed(run.distributed, ppo.num_envs)
+    _require(run.distributed.coordinator is None or not env.task.startswith("playground:"),
+             f"env.task {env.task}: MuJoCo Playground puts its model on process 0's device, "
+             "so it cannot train multi-host (unset run.distributed)")
     steps = ppo.num_envs * ppo.unroll_length
     _require(
         steps % ppo.num_minibatches == 0,
@@ -1281,8 +1341,9 @@ def schema_markdown() -> str:
         "hyperparameters) is refused with exit 2: it changes shapes or the learning problem.",
         "Counters continue, `metrics.jsonl` is appended (rows past the checkpoint, left by a",
         "killed process, are dropped and recomputed), and the same wandb run is resumed.",
-        "With unchanged `run.log_every` and device count, a resumed run is bit-for-bit the",
-        "run that was never stopped.",
+        "With unchanged `run.log_every`, device count and process count, a resumed run is",
+        "bit-for-bit the run that was never stopped; a resume on another device or process",
+        "count is refused (multi-host runs: docs/multi_host.md).",
         "",
         "## Keys",
         "",

@@ -30,15 +30,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import training  # heavy imports (jax, mujoco) only after the config is good
+    from playground import distributed, training  # heavy imports only after the config is good
 
     training.configure_jax(cfg)
     command = [sys.argv[0], *argv]
     if args.verify:
+        if cfg.run.distributed.coordinator is not None:
+            print_error(ConfigError("--verify runs in one process: unset run.distributed"))
+            return 2
         from playground.verify import run_verify
 
         return run_verify(cfg, command)
     try:
+        # joins the other processes (docs/multi_host.md) before any device is touched
+        distributed.initialize(cfg)
         run = training.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:

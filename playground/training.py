@@ -20,9 +20,10 @@ import warnings
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
-from playground import checkpoint, config, provenance, runs
+from playground import checkpoint, config, distributed, provenance, runs
 from playground.agents.amp.discriminator import SaturationWatch
 from playground.agents.ppo.trainer import TrainCarry, make_train_fns
 from playground.envs.registry import get_task
@@ -69,7 +70,11 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
 
 
 def make_mesh(cfg) -> jax.sharding.Mesh:
-    """The local devices the envs are split across: all of them, or the first run.devices."""
+    """The devices the envs are split across: of each process, all or the first run.devices.
+
+    With several processes (`distributed.initialize`) the mesh holds every
+    process's devices, process 0's first, so process p steps the p-th block of envs.
+    """
     available = jax.local_devices()
     count = int(cfg.run.devices) or len(available)
     if count > len(available):
@@ -77,11 +82,17 @@ def make_mesh(cfg) -> jax.sharding.Mesh:
             f"run.devices={count}: this process sees {len(available)} "
             f"{available[0].platform} device(s)"
         )
-    if cfg.ppo.num_envs % count:
+    by_process: dict[int, list] = {}
+    for device in jax.devices():
+        by_process.setdefault(device.process_index, []).append(device)
+    devices = [d for p in sorted(by_process) for d in by_process[p][:count]]
+    if cfg.ppo.num_envs % len(devices):
+        where = f" of {len(by_process)} processes" if len(by_process) > 1 else " in use"
         raise config.ConfigError(
-            f"ppo.num_envs {cfg.ppo.num_envs} is not divisible by the {count} devices in use"
+            f"ppo.num_envs {cfg.ppo.num_envs} is not divisible by the {len(devices)} "
+            f"devices{where}"
         )
-    return jax.sharding.Mesh(np.array(available[:count]), ("envs",))
+    return jax.sharding.Mesh(np.array(devices), ("envs",))
 
 
 def carry_shardings(mesh: jax.sharding.Mesh, abstract_carry: TrainCarry, num_envs: int):
@@ -108,6 +119,24 @@ def _learner_finite(carry: TrainCarry) -> bool:
                if np.issubdtype(x.dtype, np.floating))
 
 
+def _copy_tree(tree):
+    """New buffers holding `tree` (jitted: a donated input is never an output's buffer)."""
+    return jax.tree_util.tree_map(jnp.copy, tree)
+
+
+class _SilentLogger:
+    """The logger of a process other than 0: process 0 alone writes metrics and prints."""
+
+    def log(self, row: dict[str, Any], console: bool = True) -> None:
+        del row, console
+
+    def advance(self, env_steps: int) -> None:
+        del env_steps
+
+    def close(self) -> None:
+        pass
+
+
 @dataclasses.dataclass
 class RunResult:
     run_dir: pathlib.Path
@@ -124,7 +153,8 @@ class Run:
 
     def __init__(self, cfg, argv: list[str] | None = None, log=print):
         self.cfg = cfg
-        self.log = log
+        self.is_primary = distributed.is_primary()
+        self.log = log if self.is_primary else (lambda *_: None)
         self.derived = config.derive(cfg)
         self.entry = get_task(cfg.env.task)
         try:
@@ -134,10 +164,13 @@ class Run:
             raise config.ConfigError(f"env.robot ({cfg.env.robot.xml}): {message}") from None
         config.validate_reward_weights(cfg, self.env.reward_terms)
         for warning in getattr(self.env, "model_warnings", []):
-            log(f"warning: {warning}")
+            self.log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)
-        # what a new run reloads (`--config <run>/config.yaml`); the resume path is provenance
+        # what a new run reloads (`--config <run>/config.yaml`); the resume path is provenance,
+        # and how processes were joined belongs to each launch, not to the run
         self.config_dict["run"]["resume"] = None
+        self.config_dict["run"]["distributed"] = config.to_dict(config.default_config())[
+            "run"]["distributed"]
         self.provenance = provenance.collect(argv)
         spec_env = self.env.policy_spec()
         self.provenance["mjcf_sha256"] = spec_env.get("robot_xml_sha256")
@@ -146,7 +179,7 @@ class Run:
             self.fns = make_train_fns(self.env, cfg, self.derived)
         for warning in caught:
             if issubclass(warning.category, ModelHashWarning):
-                log(f"warning: {warning.message}")
+                self.log(f"warning: {warning.message}")
             else:
                 warnings.showwarning(warning.message, warning.category, warning.filename,
                                      warning.lineno)
@@ -156,10 +189,12 @@ class Run:
         self.mesh = make_mesh(cfg)
         self.num_devices = int(self.mesh.devices.size)
         self.provenance["devices"] = self.num_devices
+        self.provenance["processes"] = jax.process_count()
         self.shardings = carry_shardings(self.mesh, self.abstract_carry, int(cfg.ppo.num_envs))
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._chunk = None
         self._eval = None
+        self._snapshot = None
         self.compile_time = 0.0
 
     # --- compiled functions (each compiled once, ahead of time) -----------------
@@ -189,9 +224,23 @@ class Run:
     def spec(self, carry) -> dict:
         return make_policy_spec(self.env, self.cfg, self.config_dict, carry.normalizer, self.provenance)
 
-    def restore(self, steps_dir: pathlib.Path, step: int | None = None) -> dict:
-        """{"step", "carry", "config", "spec", "metrics"} of one step (newest if None)."""
-        return checkpoint.restore(steps_dir, self.abstract_carry, step)
+    def restore(self, steps_dir: pathlib.Path, step: int | None = None,
+                sharded: bool = False) -> dict:
+        """{"step", "carry", "config", "spec", "metrics"} of one step (newest if None).
+
+        sharded: the carry comes back as arrays in this run's shardings, each process
+        reading only its own shards (what a multi-process resume needs); else numpy.
+        """
+        return checkpoint.restore(steps_dir, self.abstract_carry, step,
+                                  shardings=self.shardings if sharded else None)
+
+    def snapshot(self, carry) -> TrainCarry:
+        """A copy of `carry` on its devices, in its shardings, for an async save to read
+        while the next chunk donates `carry`'s own buffers."""
+        if self._snapshot is None:
+            self._snapshot = jax.jit(_copy_tree, in_shardings=(self.shardings,),
+                                     out_shardings=self.shardings)
+        return self._snapshot(carry)
 
     # --- the loop ------------------------------------------------------------------
     def make_run_dir(self) -> pathlib.Path:
@@ -206,10 +255,13 @@ class Run:
         return run_dir.resolve()
 
     def _start(self) -> tuple[pathlib.Path, TrainCarry]:
-        """A new run directory and the initial carry."""
-        run_dir = self.make_run_dir()
-        config.save_config(self.config_dict, run_dir / "config.yaml")
-        runs.write_atomic(run_dir / "provenance.json", json.dumps(self.provenance, indent=2))
+        """A new run directory (process 0 names and writes it) and the initial carry."""
+        run_dir = None
+        if self.is_primary:
+            run_dir = self.make_run_dir()
+            config.save_config(self.config_dict, run_dir / "config.yaml")
+            runs.write_atomic(run_dir / "provenance.json", json.dumps(self.provenance, indent=2))
+        run_dir = distributed.broadcast_path(run_dir)
         return run_dir, jax.jit(self.fns.init, out_shardings=self.shardings)(self.key_init)
 
     def _resume(self) -> tuple[pathlib.Path, TrainCarry]:
@@ -224,15 +276,24 @@ class Run:
                 f"--resume: the run trained on {history['devices']} devices and this one would "
                 f"use {self.num_devices}; an exact resume needs the same count (run.devices)"
             )
-        restored = self.restore(steps_dir, step)
-        dropped = runs.truncate_metrics(run_dir, step)
-        config.save_config(self.config_dict, run_dir / "config.yaml")
-        history.setdefault("resumes", []).append(
-            {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-             "command": self.provenance["command"], "git_commit": self.provenance["git_commit"],
-             "changes": changes}
-        )
-        runs.write_atomic(history_path, json.dumps(history, indent=2))
+        processes = jax.process_count()
+        if history.get("processes", 1) != processes:  # runs before multi-host had one
+            raise config.ConfigError(
+                f"--resume: the run trained in {history.get('processes', 1)} processes and this "
+                f"one has {processes}; an exact resume needs the same count "
+                "(run.distributed.num_processes)"
+            )
+        restored = self.restore(steps_dir, step, sharded=True)
+        dropped = 0
+        if self.is_primary:
+            dropped = runs.truncate_metrics(run_dir, step)
+            config.save_config(self.config_dict, run_dir / "config.yaml")
+            history.setdefault("resumes", []).append(
+                {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+                 "command": self.provenance["command"],
+                 "git_commit": self.provenance["git_commit"], "changes": changes}
+            )
+            runs.write_atomic(history_path, json.dumps(history, indent=2))
         self.log(f"resuming {run_dir} from iteration {step}"
                  + (f" ({dropped} logged rows past it dropped: they are recomputed)" if dropped else ""))
         for change in changes:
@@ -268,8 +329,9 @@ class Run:
                                         keep_best=int(cfg.run.keep_best))
         for name in saver.removed_leftovers:
             self.log(f"removed {steps_dir / name} (a save interrupted by a kill)")
-        logger = RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
-                           initial_env_steps=iteration * derived.env_steps_per_iteration)
+        logger = (RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
+                            initial_env_steps=iteration * derived.env_steps_per_iteration)
+                  if self.is_primary else _SilentLogger())
         t_loop = time.monotonic()
         saturation = SaturationWatch()
         try:
@@ -280,7 +342,7 @@ class Run:
                 t0 = time.monotonic()
                 steps_before = iteration * derived.env_steps_per_iteration
                 carry, metrics = self._chunk(carry)
-                metrics = jax.device_get(metrics)
+                metrics = jax.device_get(metrics)  # replicated: each process reads its copy
                 iteration = int(carry.iteration)
                 env_steps = iteration * derived.env_steps_per_iteration
                 dt = time.monotonic() - t0
@@ -300,15 +362,22 @@ class Run:
                     row.update(final_eval)
                 logger.log(row)
                 logger.advance(env_steps)
-                if last or (derived.checkpoint_every_chunks
-                            and chunk % derived.checkpoint_every_chunks == 0):
-                    # a host copy: the next chunk donates the device buffers of `carry`
-                    host = jax.device_get(carry)
-                    if _learner_finite(host):
-                        saver.save(iteration, host, self.config_dict, self.spec(host), row)
+                preempted = distributed.reached_preemption_point(chunk)
+                if last or preempted or (derived.checkpoint_every_chunks
+                                         and chunk % derived.checkpoint_every_chunks == 0):
+                    # the next chunk donates the buffers of `carry`: save a copy (on device,
+                    # so each process holds and writes only its own shards)
+                    snapshot = self.snapshot(carry)
+                    if _learner_finite(snapshot):  # replicated leaves: read locally
+                        saver.save(iteration, snapshot, self.config_dict, self.spec(snapshot), row)
                     else:  # never let a poisoned carry replace the last good checkpoint
                         self.log(f"warning: iteration {iteration}: non-finite parameters or "
                                  "statistics, checkpoint not written")
+                if preempted and not last:
+                    raise TrainingError(
+                        f"stopped by a preemption notice (SIGTERM) at iteration {iteration}, "
+                        f"checkpoint saved: continue with --resume {run_dir}"
+                    )
                 if int(carry.bad_updates) >= int(cfg.ppo.max_bad_updates):
                     raise TrainingError(
                         f"{int(carry.bad_updates)} non-finite updates in a row at iteration "
@@ -318,7 +387,8 @@ class Run:
         finally:
             saver.close()
             logger.close()
-        plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
+        if self.is_primary:
+            plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
         wall = time.monotonic() - t_start
         self.log(f"done: {row.get('env_steps', 0):,} env steps in {wall:.1f}s "
                  f"(loop {time.monotonic() - t_loop:.1f}s, compile {self.compile_time:.1f}s); "
