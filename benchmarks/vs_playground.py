@@ -269,13 +269,14 @@ def brax_cmd(seed: int, cache: str, hyper: str, args) -> list[str]:
 
 
 def eval_points(name: str, lines) -> list[tuple[float, int, float]]:
-    """(s since launch, env steps, eval return) of each evaluation a run printed."""
+    """(s since launch, env steps, eval return) of each evaluation a run printed (brax's
+    include its evaluation of the initial policy, at env step 0)."""
     out = []
     for t, line in lines:
         if name == "ours" and (m := OUR_EVAL.search(line)):
             out.append((t, int(m.group(1).replace(",", "")), float(m.group(2))))
-        elif name == "brax" and (m := BRAX_POINT.match(line)) and int(m.group(1)) > 0:
-            out.append((t, int(m.group(1)), float(m.group(2))))
+        elif name == "brax" and (m := BRAX_POINT.match(line)) and m.group(2) != "nan":
+            out.append((t, int(m.group(1)), float(m.group(2))))  # step 0: the initial eval
     return out
 
 
@@ -417,11 +418,18 @@ def to_markdown(result: dict[str, Any]) -> str:
                 missed = sum(r["time_to_target_s"] is None for r in rs)
                 rows.append([phase, label, _stats(times[name]) + (f", {missed} not reached"
                                                                   if missed else ""),
-                             ", ".join(common.fmt_int(r["env_steps_to_target"] or 0) for r in rs),
+                             ", ".join(common.fmt_int(r["env_steps_to_target"])
+                                       if r["env_steps_to_target"] else "-" for r in rs),
                              _stats([r["first_eval_s"] for r in rs if r["first_eval_s"]])])
-            if times["ours"] and times["brax"] and len(times["ours"]) == len(per["ours"]) \
-                    and len(times["brax"]) == len(per["brax"]):
-                ratios[phase] = common.median(times["ours"]) / common.median(times["brax"])
+            all_ours = bool(per["ours"]) and len(times["ours"]) == len(per["ours"])
+            if all_ours and per["brax"] and len(times["brax"]) == len(per["brax"]):
+                ratio = common.median(times["ours"]) / common.median(times["brax"])
+                ratios[phase] = f"**{ratio:.2f}x**"
+            elif all_ours and per["brax"] and not times["brax"]:
+                # theirs never got there: its time is at least the run's length
+                bound = common.median(times["ours"]) / min(r["wall_s"] for r in per["brax"])
+                ratios[phase] = (f"**< {bound:.2f}x** (Playground's pipeline did not reach "
+                                 f"{target:.0f} in {min(r['wall_s'] for r in per['brax']):.0f} s)")
         text += [
             f"### Wall time to eval return >= {target:.0f} on {ENV}, {tt['num_envs']} envs",
             "",
@@ -432,10 +440,11 @@ def to_markdown(result: dict[str, Any]) -> str:
             "`num_evals` points, 128 envs, stochastic policy (`deterministic_eval=False`).",
             "",
             common.markdown_table(["cache", "pipeline", f"s to >= {target:.0f}",
-                                   "env steps at that eval", "s to first eval"], rows),
+                                   "env steps at that eval",
+                                   "s to first eval (Playground's: at step 0)"], rows),
             "",
             "Ours / Playground's (median time to target): " + (", ".join(
-                f"{phase} **{r:.2f}x**" for phase, r in ratios.items()) or "n/a")
+                f"{phase} {r}" for phase, r in ratios.items()) or "n/a")
             + " (goal <= 0.5x).",
             "",
             "Playground's tuned config, fields changed for 128 envs: " + ", ".join(
@@ -501,6 +510,8 @@ def to_markdown(result: dict[str, Any]) -> str:
                                    "rollout ms", "SGD + rest ms"], rows),
             "",
         ]
+    if result.get("notes"):
+        text += ["### Notes", "", *[f"- {note}" for note in result["notes"]], ""]
     return "\n".join(text)
 
 
@@ -523,6 +534,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--profile-reps", type=int, default=5)
     p.add_argument("--logs", help="keep every run's timestamped output in this dir")
     p.add_argument("--json", help="write the result (and its markdown) here")
+    p.add_argument("--note", action="append", default=[],
+                   help="a line for the report's notes; repeatable")
     p.add_argument("--worker", choices=("brax", "rollout"), help=argparse.SUPPRESS)
     p.add_argument("--hyper", choices=("tuned", "ours"), default="tuned", help=argparse.SUPPRESS)
     p.add_argument("--seed", type=int, default=0, help=argparse.SUPPRESS)
@@ -543,7 +556,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
 
     result: dict[str, Any] = {"benchmark": "vs_playground",
                               "command": common.command_line("vs_playground.py"),
-                              "machine": common.machine_info(), "uptime_start": common.uptime()}
+                              "machine": common.machine_info(), "uptime_start": common.uptime(),
+                              "notes": list(args.note)}
     with tempfile.TemporaryDirectory(prefix="vs_playground_") as tmp_name:
         tmp = pathlib.Path(tmp_name)
         logs = pathlib.Path(args.logs) if args.logs else tmp / "logs"
