@@ -1,6 +1,7 @@
 """The shipped CPU humanoid policy: ship a checkpoint, measure it, plot its learning curve.
 
-    python benchmarks/humanoid_walk_cpu.py ship --run checkpoints/walk_cpu [--step N]
+    python benchmarks/humanoid_walk_cpu.py ship --run checkpoints/walk_cpu/checkpoints/4800 \
+        --why ", the best by the trainer's eval reward (run.keep_best)"
     python benchmarks/humanoid_walk_cpu.py evaluate [--episodes 16]
     python benchmarks/humanoid_walk_cpu.py curve --out demo/humanoid_walk_cpu_curve.png
     python benchmarks/humanoid_walk_cpu.py strip --video demo/humanoid_walk_cpu.mp4 \
@@ -35,7 +36,24 @@ GOAL = {"survival_rate": 0.95, "vx_error": 0.08}
 
 
 def read_rows(path: pathlib.Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return cumulative_wall_time(
+        [json.loads(line) for line in path.read_text().splitlines() if line.strip()])
+
+
+def cumulative_wall_time(rows: list[dict]) -> list[dict]:
+    """Rows whose `wall_time` runs on across resumes.
+
+    Runs logged before the trainer carried wall time over a resume restart it at each
+    resume; the row before the drop is the checkpoint the run resumed from, so its wall
+    time is added to every later row of that segment.
+    """
+    out, offset, previous = [], 0.0, 0.0
+    for row in rows:
+        if row["wall_time"] + offset < previous:
+            offset = previous
+        out.append({**row, "wall_time": row["wall_time"] + offset})
+        previous = out[-1]["wall_time"]
+    return out
 
 
 def plot_curve(rows: list[dict], out: pathlib.Path, title: str) -> None:
@@ -93,6 +111,12 @@ def ship(args) -> None:
     evals = [r for r in rows if "eval/episode_reward" in r]
     ev = evals[-1] if evals else {}
     command = " ".join([".venv/bin/python", *prov["command"]])
+    resumes = "; ".join(
+        f"resumed at iteration {r['from_iteration']} with `{' '.join(r['command'])}` "
+        f"(git {r['git_commit'][:10]})" for r in prov.get("resumes", []))
+    # the LR schedule is constant, so a straight run told to stop here trains the same steps
+    reproduce = (f"{command} --num-iterations {step}"
+                 if cfg["ppo"]["lr_schedule"] == "constant" else command)
     dirty = (" (the shared working tree had uncommitted work of other tasks)"
              if prov.get("git_dirty") else "")
     recipe_commit = subprocess.run(
@@ -107,9 +131,11 @@ Trained on a shared 2-core CPU with `configs/humanoid_walk_cpu.yaml` (a copy is
 |---|---|
 | training command | `{command}` |
 | seed | {cfg['run']['seed']} |
-| checkpoint | iteration {step} of run `{run_dir.name}` |
+| resumes | {resumes or "none"} |
+| reproduce this step in one run | `{reproduce}` |
+| checkpoint | iteration {step} of run `{run_dir.name}`{args.why} |
 | env steps | {last['env_steps']:,} |
-| wall time | {last['wall_time'] / 60:.1f} min (compile included; the CPU was shared with other jobs) |
+| wall time | {last['wall_time'] / 60:.1f} min over all segments (compile included; the CPU was shared with other jobs) |
 | code | git {prov['git_commit'][:10]}{dirty}; the recipe `configs/humanoid_walk_cpu.yaml` as trained is in commit {recipe_commit} |
 | trainer eval at this step (32 episodes, sampled commands) | survival {ev.get('eval/survival_rate', float('nan')):.2f}, vx_error {ev.get('eval/task/vx_error', float('nan')):.3f} m/s, yaw_rate_error {ev.get('eval/task/yaw_rate_error', float('nan')):.3f} rad/s |
 
@@ -232,6 +258,7 @@ def main() -> None:
     p = sub.add_parser("ship")
     p.add_argument("--run", required=True, help="run dir, step dir, or 'latest'")
     p.add_argument("--out", default=str(POLICY_DIR))
+    p.add_argument("--why", default="", help="how this step was chosen (README text)")
     p = sub.add_parser("evaluate")
     p.add_argument("--policy", default=str(POLICY_DIR))
     p.add_argument("--episodes", type=int, default=16)
