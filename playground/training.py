@@ -315,6 +315,8 @@ class Run:
         )
         steps_dir = run_dir / runs.STEPS_DIRNAME
         row: dict[str, Any] = checkpoint.read_metrics(steps_dir, iteration) if iteration else {}
+        # logged wall time runs on across resumes: the checkpoint's row says how much came before
+        wall_before = float(row.get("wall_time", 0.0))
         final_eval: dict[str, float] = {}
         if iteration >= total:
             self.log(f"nothing to do: the run is at iteration {iteration} of {total} "
@@ -348,7 +350,7 @@ class Run:
                 dt = time.monotonic() - t0
                 sps = (env_steps - steps_before) / max(dt, 1e-9)
                 row = {"iteration": iteration, "env_steps": env_steps,
-                       "wall_time": time.monotonic() - t_start, "train/sps": sps,
+                       "wall_time": wall_before + time.monotonic() - t_start, "train/sps": sps,
                        "eta_seconds": (derived.total_env_steps - env_steps) / max(sps, 1e-9)}
                 row.update(aggregate_chunk(metrics))
                 if "amp/disc_accuracy" in metrics:

@@ -130,6 +130,10 @@ def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path)
     # the log has every chunk once, in order, up to the end
     iterations = _logged_iterations(killed_dir)
     assert iterations == sorted(set(iterations)) and iterations[-1] == ITERATIONS
+    # wall time runs on across the resume (it does not restart from the resumed process's 0)
+    rows = [json.loads(line) for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
+    walls = [row["wall_time"] for row in rows]
+    assert walls == sorted(walls), walls
 
 
 @pytest.mark.slow
