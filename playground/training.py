@@ -271,18 +271,17 @@ class Run:
         changes = config.resume_changes(runs.read_config(steps_dir, step), self.config_dict)
         history_path = run_dir / "provenance.json"
         history = json.loads(history_path.read_text()) if history_path.is_file() else {}
-        if history.get("devices", self.num_devices) != self.num_devices:
-            raise config.ConfigError(
-                f"--resume: the run trained on {history['devices']} devices and this one would "
-                f"use {self.num_devices}; an exact resume needs the same count (run.devices)"
-            )
-        processes = jax.process_count()
-        if history.get("processes", 1) != processes:  # runs before multi-host had one
-            raise config.ConfigError(
-                f"--resume: the run trained in {history.get('processes', 1)} processes and this "
-                f"one has {processes}; an exact resume needs the same count "
-                "(run.distributed.num_processes)"
-            )
+        # an exact resume runs the same program: same device and process counts (a run
+        # without provenance is taken as it comes; one from before multi-host had 1 process)
+        counts = (("devices", self.num_devices, self.num_devices, "run.devices"),
+                  ("processes", jax.process_count(), 1, "run.distributed.num_processes"))
+        for key, now, unrecorded, setting in counts:
+            before = history.get(key, unrecorded)
+            if before != now:
+                raise config.ConfigError(
+                    f"--resume: the run trained with {before} {key} and this one has {now}; "
+                    f"an exact resume needs the same count ({setting})"
+                )
         restored = self.restore(steps_dir, step, sharded=True)
         dropped = 0
         if self.is_primary:
