@@ -14,9 +14,14 @@
    reply). The floor is a bare ZMQ ROUTER echo of the same request through the same
    client code, measured side by side: policy and echo alternate in `--blocks` blocks,
    so load on this shared machine hits both alike and the ratio policy / echo means
-   something under load. Two settings: `plain` (no tuning at all) and `rt` (server,
+   something under load. Three settings: `plain` (no tuning at all), `rt` (server,
    echo and robot loop pinned to one CPU under SCHED_FIFO, robot loop's GC frozen: the
-   deployment advice of docs/serving.md); `--rt-cpu`, `--rt-priority`.
+   deployment advice of docs/serving.md; `--rt-cpu`, `--rt-priority`) and `busy`
+   (server and echo busy-polling on `--rt-cpu`, the server keeping its weights warm,
+   the robot loop on `--loop-cpu` spinning for its reply and for the last
+   `--busy-spin-ms` before each period; all under SCHED_FIFO, ZMQ's I/O threads one
+   priority above; the echo is stopped (SIGSTOP) while the server is measured and the
+   other way round, so the two spinners never share the core).
 
 Goals: numpy within 1.5x of onnxruntime; request path p99 <= 1 ms, no errors, no missed
 50 Hz deadline.
@@ -46,19 +51,31 @@ import numpy as np  # noqa: E402
 
 GOALS = {"numpy_over_onnx": 1.5, "p99_ms": 1.0}
 RATES = (50.0, 1000.0)
+SETTINGS = ("plain", "rt", "busy")
 #: The floor: echoes every request, with the same real-time settings as the server.
+#: Busy: the same loop as `python -m playground.serve --busy-poll` (no policy to keep warm).
 ECHO_SERVER = """
 import sys, zmq
-from playground.serve.realtime import configure_process, freeze_gc, parse_cpus
+from playground.serve.realtime import configure_process, fifo_io_threads, freeze_gc, parse_cpus
+from playground.serve.realtime import rt_throttled
+from playground.serve.server import BUSY_REST, serve_busy
 cpus, priority = (parse_cpus(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 2 else (None, None)
+busy = sys.argv[4:] == ["busy"]
 configure_process(cpus, priority)
-sock = zmq.Context().socket(zmq.ROUTER)
+context = zmq.Context()
+if busy:
+    fifo_io_threads(context, priority + 1)
+sock = context.socket(zmq.ROUTER)
 sock.bind(sys.argv[1])
 freeze_gc()
 print("serving", flush=True)
+if busy:
+    serve_busy(sock, sock.send_multipart, lambda: False, BUSY_REST if rt_throttled() else 0.0)
 while True:
     sock.send_multipart(sock.recv_multipart())
 """
+#: Busy: the server refreshes its weights in the caches this often while idle (ms).
+KEEP_WARM_MS = 0.5
 
 
 def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, seed: int):
@@ -176,8 +193,9 @@ class PacedSamples:
         self.failed: list[np.ndarray] = []
         self.late_starts = 0
 
-    def run(self, call, rate_hz: float, seconds: float) -> None:
-        """Call `call()` (True: a valid reply in time) at `rate_hz` for `seconds`."""
+    def run(self, call, rate_hz: float, seconds: float, spin_s: float = 0.0003) -> None:
+        """Call `call()` (True: a valid reply in time) at `rate_hz` for `seconds`, sleeping
+        between calls but for the last `spin_s` before each."""
         period = 1.0 / rate_hz
         n = max(1, int(rate_hz * seconds))
         rtt = np.zeros(n)
@@ -185,12 +203,12 @@ class PacedSamples:
         clock = time.perf_counter
         next_t = clock() + period
         for i in range(n):
-            while True:  # sleep most of the wait, spin the last 0.3 ms
+            while True:  # sleep most of the wait, spin the last spin_s
                 left = next_t - clock()
                 if left <= 0:
                     break
-                if left > 0.0004:
-                    time.sleep(left - 0.0003)
+                if left > spin_s + 0.0001:
+                    time.sleep(left - spin_s)
             start_t = clock()
             if start_t - next_t > period:
                 self.late_starts += 1
@@ -213,30 +231,54 @@ class PacedSamples:
 
 
 def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int,
-               cpu: int | None, priority: int | None) -> dict[str, Any]:
+               setting: str, cpu: int, loop_cpu: int, priority: int, busy_spin_s: float
+               ) -> dict[str, Any]:
     """The request path from a process that, like the robot's, never imports JAX.
 
-    With `cpu`, this process, the server and the echo run on that CPU under SCHED_FIFO
-    `priority`, and this process's GC is frozen before the loop.
+    `rt`: this process, the server and the echo run on `cpu` under SCHED_FIFO `priority`,
+    and this process's GC is frozen before the loop. `busy`: the same, but this process
+    runs on `loop_cpu`, and all three spin (module docstring).
     """
-    from playground.serve.bundle import Bundle
-    from playground.serve.realtime import configure_process
+    import signal
 
-    tuned = cpu is not None
-    settings = configure_process({cpu}, priority) if tuned else None  # before any ZMQ context
+    import zmq
+
+    from playground.serve.bundle import Bundle
+    from playground.serve.realtime import configure_process, fifo_io_threads
+
+    tuned, busy = setting != "plain", setting == "busy"
+    # before any ZMQ context: its I/O thread inherits the CPU set and the policy
+    settings = configure_process({loop_cpu if busy else cpu}, priority) if tuned else None
+    context = zmq.Context()
+    if busy:
+        fifo_io_threads(context, priority + 1)
     rt_args = [str(cpu), str(priority)] if tuned else []
     bundle = Bundle(bundle_dir)
     server_ep, echo_ep = free_endpoint(), free_endpoint()
     server = start([sys.executable, "-m", "playground.serve", "--bundle", bundle_dir,
                     "--bind", server_ep]
-                   + (["--cpus", str(cpu), "--rt-priority", str(priority)] if tuned else []))
-    echo = start([sys.executable, "-c", ECHO_SERVER, echo_ep, *rt_args])
+                   + (["--cpus", str(cpu), "--rt-priority", str(priority)] if tuned else [])
+                   + (["--busy-poll", "--keep-warm", str(KEEP_WARM_MS)] if busy else []))
+    echo = start([sys.executable, "-c", ECHO_SERVER, echo_ep, *rt_args]
+                 + (["busy"] if busy else []))
     obs = np.random.default_rng(0).normal(size=bundle.obs_size).astype(np.float32)
     result: dict[str, Any] = {"settings": settings or "none", "rates": []}
+    if busy:
+        result["settings"] = {**settings, "loop_cpu": loop_cpu, "server_cpu": cpu,
+                              "io_threads_priority": priority + 1, "busy_spin_ms": busy_spin_s * 1e3,
+                              "keep_warm_ms": KEEP_WARM_MS}
+
+    def switch(to: str) -> None:  # busy: only the measured server spins on its core
+        if busy:
+            running, stopped = (server, echo) if to == "policy" else (echo, server)
+            stopped.send_signal(signal.SIGSTOP)
+            running.send_signal(signal.SIGCONT)
+
     try:
         for rate in RATES:
-            entry = measure_rate(bundle, server_ep, echo_ep, obs, rate, seconds, echo_seconds,
-                                 blocks, freeze=tuned)
+            entry = measure_rate(bundle, context, server_ep, echo_ep, obs, rate, seconds,
+                                 echo_seconds, blocks, freeze=tuned, busy=busy, switch=switch,
+                                 spin_s=min(busy_spin_s, 0.5 / rate) if busy else 0.0003)
             result["rates"].append(entry)
             common.log(f"  {rate:g} Hz: policy p50 {entry['policy']['p50_us']:.0f} p99 "
                        f"{entry['policy']['p99_us']:.0f} us, misses "
@@ -244,24 +286,30 @@ def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int
                        f"{entry['echo']['p50_us']:.0f} p99 {entry['echo']['p99_us']:.0f} us")
     finally:
         for proc in (server, echo):
+            proc.send_signal(signal.SIGCONT)
             proc.kill()
             proc.wait(10)
     return result
 
 
-def measure_rate(bundle, server_ep: str, echo_ep: str, obs: np.ndarray, rate: float,
-                 seconds: float, echo_seconds: float, blocks: int, freeze: bool) -> dict[str, Any]:
-    """Policy and echo at `rate`, alternating in `blocks` blocks."""
+def measure_rate(bundle, context, server_ep: str, echo_ep: str, obs: np.ndarray, rate: float,
+                 seconds: float, echo_seconds: float, blocks: int, freeze: bool, busy: bool,
+                 switch, spin_s: float) -> dict[str, Any]:
+    """Policy and echo at `rate`, alternating in `blocks` blocks (`switch(to)` before
+    each; busy: a discarded 0.1 s warm-up after it, for the resumed process)."""
     from playground.serve import protocol
     from playground.serve.client import PolicyClient
     from playground.serve.realtime import freeze_gc
 
     period = 1.0 / rate
     obs_bytes = obs.tobytes()
-    client = PolicyClient(server_ep, bundle.spec, timeout_s=period)
+    client = PolicyClient(server_ep, bundle.spec, timeout_s=period, context=context,
+                          busy_poll=busy)
+    switch("policy")
     client.check()
     # the echo answers with the request itself: same size, same seq, same client code
-    floor = PolicyClient(echo_ep, bundle.spec, timeout_s=period)
+    floor = PolicyClient(echo_ep, bundle.spec, timeout_s=period, context=context,
+                         busy_poll=busy)
 
     def act():
         return client.act(obs) is not None
@@ -269,14 +317,20 @@ def measure_rate(bundle, server_ep: str, echo_ep: str, obs: np.ndarray, rate: fl
     def bounce():
         return floor.call("act", period, obs=obs_bytes) is not None
 
-    for fn in (act, bounce):  # warm-up: connections, caches
-        PacedSamples().run(fn, rate, 0.2)
+    for to, fn in (("echo", bounce), ("policy", act)):  # warm-up: connections, caches
+        switch(to)
+        PacedSamples().run(fn, rate, 0.2, spin_s)
     if freeze:
         freeze_gc()
     ours, bare = PacedSamples(), PacedSamples()
     for _ in range(blocks):
-        ours.run(act, rate, seconds / blocks)
-        bare.run(bounce, rate, echo_seconds / blocks)
+        for to, fn, samples, span in (("policy", act, ours, seconds),
+                                      ("echo", bounce, bare, echo_seconds)):
+            if busy:
+                switch(to)
+                PacedSamples().run(fn, rate, 0.1, spin_s)
+            samples.run(fn, rate, span / blocks, spin_s)
+    switch("policy")
     server = client.call("stats", 2.0)
     entry = {"rate_hz": rate, "policy": ours.stats(rate), "echo": bare.stats(rate),
              "client_counters": dict(client.counters),
@@ -289,13 +343,13 @@ def measure_rate(bundle, server_ep: str, echo_ep: str, obs: np.ndarray, rate: fl
     return entry
 
 
-def measure_request_path(bundle_dir: pathlib.Path, args, tuned: bool) -> dict[str, Any]:
+def measure_request_path(bundle_dir: pathlib.Path, args, setting: str) -> dict[str, Any]:
     """Run `robot_loop` in a fresh process (no JAX in it); its JSON result."""
     cmd = [sys.executable, str(pathlib.Path(__file__).resolve()), "--robot-loop", str(bundle_dir),
            "--seconds", str(args.seconds), "--echo-seconds", str(args.echo_seconds),
            "--blocks", str(args.blocks)]
-    if tuned:
-        cmd += ["--rt", "--rt-cpu", str(args.rt_cpu), "--rt-priority", str(args.rt_priority)]
+    cmd += ["--setting", setting, "--rt-cpu", str(args.rt_cpu), "--loop-cpu", str(args.loop_cpu),
+            "--rt-priority", str(args.rt_priority), "--busy-spin-ms", str(args.busy_spin_ms)]
     load_before = list(os.getloadavg())
     done = subprocess.run(cmd, cwd=common.REPO_ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -337,7 +391,10 @@ def to_markdown(result: dict[str, Any]) -> str:
         "against `python -m playground.serve` (numpy backend; round trip = encode, send, checks, "
         "policy, reply, decode); the echo is a bare ZMQ ROUTER that returns the same request "
         "through the same client code, alternated with the policy in blocks. `plain`: no tuning; "
-        "`rt`: all three processes on one CPU under SCHED_FIFO, the loop's GC frozen.",
+        "`rt`: all three processes on one CPU under SCHED_FIFO, the loop's GC frozen; `busy`: "
+        "as rt, but the server (keeping its weights warm) and the echo busy-poll on that CPU, "
+        "each stopped while the other is measured, and the loop runs on the other CPU, "
+        "spinning for its reply and before each period; ZMQ's I/O threads one priority above.",
         "",
     ]
     rows, verdicts = [], []
@@ -392,24 +449,31 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--echo-seconds", type=float, default=None,
                    help="echo requests per rate (default: as --seconds)")
     p.add_argument("--blocks", type=int, default=12, help="policy / echo alternations per rate")
-    p.add_argument("--settings", default="plain,rt", help="plain, rt or both (default)")
+    p.add_argument("--settings", default=",".join(SETTINGS),
+                   help="a comma list of plain, rt, busy (default: all three)")
     p.add_argument("--rt-cpu", type=int, default=(os.cpu_count() or 1) - 1,
-                   help="the CPU of the rt setting (default: the last one)")
-    p.add_argument("--rt-priority", type=int, default=50, help="SCHED_FIFO priority of rt")
+                   help="the CPU of rt, and the servers' CPU of busy (default: the last one)")
+    p.add_argument("--loop-cpu", type=int, default=max(0, (os.cpu_count() or 1) - 2),
+                   help="the robot loop's CPU of busy (default: the one before --rt-cpu)")
+    p.add_argument("--rt-priority", type=int, default=50, help="SCHED_FIFO priority of rt, busy")
+    p.add_argument("--busy-spin-ms", type=float, default=2.0,
+                   help="busy: the robot loop spins this long before each period (at most "
+                        "half the period; default: %(default)s)")
     p.add_argument("--robot-loop", metavar="BUNDLE", help=argparse.SUPPRESS)
-    p.add_argument("--rt", action="store_true", help=argparse.SUPPRESS)  # of --robot-loop
+    p.add_argument("--setting", choices=SETTINGS, default="plain",
+                   help=argparse.SUPPRESS)  # of --robot-loop
     p.add_argument("--json", help="write the result (and its markdown) here")
     args = p.parse_args(argv)
     if args.echo_seconds is None:
         args.echo_seconds = args.seconds
     settings = [s.strip() for s in args.settings.split(",") if s.strip()]
-    if not settings or set(settings) - {"plain", "rt"} or min(args.seconds, args.echo_seconds,
-                                                            args.blocks, args.repeats) <= 0:
-        p.error("--settings: plain and/or rt; --seconds, --echo-seconds, --blocks, --repeats > 0")
+    if not settings or set(settings) - set(SETTINGS) or min(args.seconds, args.echo_seconds,
+                                                          args.blocks, args.repeats) <= 0:
+        p.error("--settings: plain, rt, busy; --seconds, --echo-seconds, --blocks, --repeats > 0")
     if args.robot_loop:  # the child process: JSON on stdout's last line
-        cpu, priority = (args.rt_cpu, args.rt_priority) if args.rt else (None, None)
         print(json.dumps(robot_loop(args.robot_loop, args.seconds, args.echo_seconds,
-                                    args.blocks, cpu, priority)))
+                                    args.blocks, args.setting, args.rt_cpu, args.loop_cpu,
+                                    args.rt_priority, args.busy_spin_ms / 1000)))
         return None
     common.configure_cache(common.DEFAULT_CACHE)
 
@@ -433,7 +497,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         for name in settings:
             common.log(f"request path, setting {name}: {len(RATES)} rates x ({args.seconds:g} s "
                        f"policy + {args.echo_seconds:g} s echo) in {args.blocks} blocks")
-            paths[name] = measure_request_path(bundle.directory, args, tuned=name == "rt")
+            paths[name] = measure_request_path(bundle.directory, args, name)
         net = bundle.spec["network"]
         result: dict[str, Any] = {
             "benchmark": "serve_latency",

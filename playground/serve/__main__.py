@@ -27,8 +27,8 @@ import zmq  # noqa: E402
 
 from playground.serve import protocol  # noqa: E402
 from playground.serve.bundle import BACKENDS, Bundle, BundleError, make_policy  # noqa: E402
-from playground.serve.realtime import configure_process, freeze_gc, parse_cpus  # noqa: E402
-from playground.serve.server import CurveConfig, PolicyServer, load_replay  # noqa: E402
+from playground.serve.realtime import configure_process, freeze_gc, parse_cpus, rt_throttled  # noqa: E402
+from playground.serve.server import BUSY_REST, CurveConfig, PolicyServer, load_replay  # noqa: E402
 
 LOOPBACK = ("tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://")
 
@@ -57,7 +57,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cpus", metavar="LIST",
                    help="pin the server (and ZMQ's I/O thread) to these CPUs, e.g. 3 or 2,3")
     p.add_argument("--rt-priority", type=int, metavar="P",
-                   help="run under SCHED_FIFO at priority P (1-99; root or CAP_SYS_NICE)")
+                   help="run under SCHED_FIFO at priority P (1-99; root or CAP_SYS_NICE); with "
+                        "--busy-poll, ZMQ's I/O thread runs at P+1 so it preempts the spinner")
+    p.add_argument("--busy-poll", action="store_true",
+                   help="spin on the socket instead of sleeping: one core at 100 %%, for a "
+                        "dedicated core (--cpus); cuts the wake-up cost of slow request rates")
+    p.add_argument("--keep-warm", type=float, default=0.0, metavar="MS",
+                   help="with --busy-poll: while idle, run the policy on a dummy observation "
+                        "every MS milliseconds so its weights stay in the caches (default: off)")
     return p
 
 
@@ -80,7 +87,24 @@ def make_server(args) -> PolicyServer:
         policy, mode = make_policy(bundle, args.backend), "policy"
     return PolicyServer(bundle, policy, args.bind, backend=args.backend, mode=mode,
                         max_message_bytes=args.max_message_bytes, curve=curve,
-                        allow_reload=not args.no_reload)
+                        allow_reload=not args.no_reload, **busy_options(args))
+
+
+def busy_options(args) -> dict:
+    """--busy-poll under SCHED_FIFO: ZMQ's I/O thread one priority above the spinner (a
+    same-priority thread would wait for the spinner to yield), and rests that keep the
+    spinner below real-time throttling (see server.serve_busy)."""
+    if args.keep_warm < 0 or (args.keep_warm and (not args.busy_poll or args.replay)):
+        raise ValueError("--keep-warm: a positive MS, with --busy-poll, not with --replay")
+    if not args.busy_poll:
+        return {}
+    options = {"busy_poll": True, "keep_warm_s": args.keep_warm / 1000}
+    if args.rt_priority is not None:
+        if args.rt_priority >= 99:
+            raise ValueError("--busy-poll: --rt-priority at most 98 (ZMQ's I/O thread runs one above)")
+        options.update(io_priority=args.rt_priority + 1,
+                       busy_rest=BUSY_REST if rt_throttled() else 0.0)
+    return options
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -95,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     except zmq.ZMQError as exc:
         print(f"error: cannot bind {args.bind}: {exc}", file=sys.stderr)
         return 2
+    if args.busy_poll and args.cpus is None:
+        print("warning: --busy-poll without --cpus: the spinning server competes with "
+              "everything else for the CPUs", file=sys.stderr)
     if not args.bind.startswith(LOOPBACK) and args.curve_secret is None:
         print(f"warning: {args.bind} is reachable from other machines and CURVE is off: "
               "anyone who can connect can drive this robot", file=sys.stderr)
@@ -114,7 +141,8 @@ def main(argv: list[str] | None = None) -> int:
     what = f"replay of {args.replay}" if args.replay else f"{args.backend} policy"
     print(f"serving {args.bundle} ({what}, spec {server.bundle.spec_hash[:12]}, obs "
           f"{server.bundle.obs_size}, action {server.bundle.action_size}) on {server.endpoint}"
-          f"{' with CURVE' if args.curve_secret else ''}", flush=True)
+          f"{' with CURVE' if args.curve_secret else ''}{', busy-polling' if args.busy_poll else ''}",
+          flush=True)
     server.serve_forever()
     print("stopped", flush=True)
     return 0

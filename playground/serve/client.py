@@ -54,11 +54,16 @@ class PolicyClient:
     `reconnect_after_s`, the socket is closed and a fresh one connects (dropping
     whatever it still queued); reconnecting less often than that avoids a storm of
     handshakes when the period is shorter than a TCP connect.
+
+    `busy_poll=True` spins on the socket until the reply or the deadline instead of
+    sleeping in `select`: for a control loop that owns its core anyway, it saves the
+    wake-up when the reply arrives (give ZMQ's I/O thread a real-time priority, see
+    `realtime.fifo_io_threads`, so that it preempts the spinner).
     """
 
     def __init__(self, endpoint: str, spec: dict | str, *, timeout_s: float,
                  reconnect_after_s: float | None = None, curve: ClientCurve | None = None,
-                 context: zmq.Context | None = None):
+                 context: zmq.Context | None = None, busy_poll: bool = False):
         self.endpoint = endpoint
         self.spec_hash = spec if isinstance(spec, str) else spec_hash(spec)
         self.action_size = None if isinstance(spec, str) else action_size(spec)
@@ -66,6 +71,7 @@ class PolicyClient:
         self.reconnect_after_s = (max(0.1, 5 * self.timeout_s) if reconnect_after_s is None
                                   else float(reconnect_after_s))
         self.curve = curve
+        self.busy_poll = busy_poll
         self.context = context or zmq.Context.instance()
         self.seq = 0
         self.counters = {"requests": 0, "replies": 0, "timeouts": 0, "unreachable": 0,
@@ -114,9 +120,17 @@ class PolicyClient:
 
         zmq's own poll counts whole milliseconds (a 1 kHz loop would give up on a reply
         at once); select() on the socket's edge-triggered FD, re-checking EVENTS after
-        every wake-up, sleeps the exact time without spinning.
+        every wake-up, sleeps the exact time without spinning (unless `busy_poll`).
         """
         socket, fd = self.socket, self._fd
+        if self.busy_poll and event == zmq.POLLIN:  # the reply: spin (EVENTS processes
+            # ZMQ's pending commands); a connection still being set up is waited for
+            # asleep, so that the kernel's own threads can finish it on this core
+            clock, events = time.perf_counter, zmq.EVENTS
+            while not socket.getsockopt(events) & event:
+                if clock() >= deadline:
+                    return False
+            return True
         while True:
             if socket.getsockopt(zmq.EVENTS) & event:
                 return True

@@ -17,6 +17,8 @@ from __future__ import annotations
 import gc
 import os
 
+import zmq
+
 
 class RealtimeError(OSError):
     """A setting the OS refused; the message is one line."""
@@ -46,15 +48,51 @@ def configure_process(cpus: set[int] | None = None, fifo_priority: int | None = 
         except (OSError, ValueError) as exc:
             raise RealtimeError(f"cannot pin to CPUs {sorted(cpus)}: {exc}") from None
     if fifo_priority is not None:
-        low, high = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
-        if not low <= fifo_priority <= high:
-            raise RealtimeError(f"SCHED_FIFO priority {fifo_priority}: must be in [{low}, {high}]")
-        try:
-            os.sched_setscheduler(0, os.SCHED_FIFO, os.sched_param(fifo_priority))
-        except OSError as exc:
-            raise RealtimeError(f"cannot switch to SCHED_FIFO {fifo_priority} ({exc.strerror}): "
-                                "run as root, with CAP_SYS_NICE, or raise RLIMIT_RTPRIO") from None
+        _set_fifo(fifo_priority)
     return describe()
+
+
+def _set_fifo(priority: int, tid: int = 0) -> None:
+    """Thread `tid` (0: the calling one) under SCHED_FIFO `priority`, or a one-line RealtimeError."""
+    low, high = os.sched_get_priority_min(os.SCHED_FIFO), os.sched_get_priority_max(os.SCHED_FIFO)
+    if not low <= priority <= high:
+        raise RealtimeError(f"SCHED_FIFO priority {priority}: must be in [{low}, {high}]")
+    try:
+        os.sched_setscheduler(tid, os.SCHED_FIFO, os.sched_param(priority))
+    except OSError as exc:
+        raise RealtimeError(f"cannot switch to SCHED_FIFO {priority} ({exc.strerror}): "
+                            "run as root, with CAP_SYS_NICE, or raise RLIMIT_RTPRIO") from None
+
+
+def _thread_ids() -> set[int]:
+    return {int(tid) for tid in os.listdir("/proc/self/task")}
+
+
+def fifo_io_threads(context: zmq.Context, priority: int) -> None:
+    """Start `context`'s I/O threads now and run them under SCHED_FIFO `priority`,
+    leaving the calling thread as it is. Call it before the context's first socket.
+
+    For a thread that busy-polls its socket: the I/O thread, which carries every
+    message and sleeps in epoll between them, must preempt the spinner the moment bytes
+    arrive, so it runs one priority above it (a woken thread of the same SCHED_FIFO
+    priority waits until the running one yields). The threads are started here with a
+    throw-away socket and set from this thread, so they hold the priority before any
+    message (a thread that set its own would first have to get the spinner's core).
+    """
+    before = _thread_ids()
+    context.socket(zmq.PAIR).close(0)  # starts the I/O and reaper threads (they stay)
+    started = _thread_ids() - before
+    if not started:
+        raise RealtimeError("fifo_io_threads: the context's I/O threads were running already")
+    for tid in started:
+        _set_fifo(priority, tid)
+def rt_throttled() -> bool:
+    """Whether real-time throttling is on (`/proc/sys/kernel/sched_rt_runtime_us` not -1):
+    then SCHED_FIFO threads that run most of a second are stopped for the rest of it."""
+    try:
+        return int(open("/proc/sys/kernel/sched_rt_runtime_us").read()) >= 0
+    except (OSError, ValueError):
+        return False
 
 
 def describe() -> dict:

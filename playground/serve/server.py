@@ -12,6 +12,7 @@ from __future__ import annotations
 import concurrent.futures
 import dataclasses
 import pathlib
+import select
 import threading
 import time
 from collections.abc import Callable
@@ -25,12 +26,56 @@ from playground.serve import protocol
 from playground.serve.bundle import Bundle, BundleError, make_policy
 from playground.serve.observation import ObservationBuilder, ObservationError
 from playground.serve.protocol import ProtocolError
+from playground.serve.realtime import fifo_io_threads
 
 #: Latency samples kept for the stats percentiles (the most recent ones).
 LATENCY_WINDOW = 10_000
 #: ZMQ's own limit, far above ours: a peer beyond it is dropped without a reply, so ours
 #: (max_message_bytes, answered with "too_large") is what clients meet.
 ZMQ_HARD_LIMIT_FACTOR = 16
+#: A busy-polling loop without requests rests (sleeps on the socket) after this long.
+BUSY_MAX_SPIN_S = 0.04
+#: Under SCHED_FIFO with throttling on, a busy-polling server rests (sleeps on its socket)
+#: for this fraction of the time between two requests, right after each reply.
+BUSY_REST = 0.1
+
+
+def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], None],
+               should_stop: Callable[[], bool], rest_fraction: float = 0.0,
+               on_idle: Callable[[], None] | None = None) -> None:
+    """Spin on `socket`, `handle(frames)` for every message, until `should_stop()`.
+
+    Never sleeps in a receive: a request 20 ms after the last one finds this thread
+    running, its code and data in the caches, instead of paying a wake-up from an idle
+    CPU. `on_idle()` runs on every empty turn. With `rest_fraction` > 0 (a SCHED_FIFO
+    spinner under real-time throttling, which stops a thread that runs 95 % of a
+    second for the remaining 50 ms), the loop rests after each reply for that fraction
+    of the time since the previous request (and after BUSY_MAX_SPIN_S without one),
+    sleeping on the socket's FD, so it wakes at once when a message comes: at a steady
+    request rate the rest falls where no request is due, and the thread stays below
+    the throttling limit.
+    """
+    events, pollin, fd = zmq.EVENTS, zmq.POLLIN, socket.getsockopt(zmq.FD)
+    clock = time.perf_counter
+    last_arrival = spin_start = clock()
+
+    def rest(seconds: float) -> None:
+        if not socket.getsockopt(events) & pollin:  # re-arms the edge-triggered FD
+            select.select([fd], [], [], seconds)
+
+    while not should_stop():
+        if socket.getsockopt(events) & pollin:  # processes ZMQ's commands, never blocks
+            now = clock()
+            gap, last_arrival = now - last_arrival, now
+            handle(socket.recv_multipart(zmq.NOBLOCK))
+            if rest_fraction:
+                rest(rest_fraction * min(gap, BUSY_MAX_SPIN_S))
+                spin_start = clock()
+        elif rest_fraction and clock() - spin_start > BUSY_MAX_SPIN_S:
+            rest(rest_fraction * BUSY_MAX_SPIN_S)
+            spin_start = clock()
+        elif on_idle is not None:
+            on_idle()
 
 
 @dataclasses.dataclass(frozen=True)
@@ -90,7 +135,9 @@ class PolicyServer:
                  bind: str = "tcp://127.0.0.1:5555", *, backend: str = "numpy",
                  max_message_bytes: int = protocol.DEFAULT_MAX_MESSAGE_BYTES,
                  curve: CurveConfig | None = None, allow_reload: bool = True,
-                 mode: str = "policy", log: Callable[[str], None] = print):
+                 mode: str = "policy", busy_poll: bool = False, busy_rest: float = 0.0,
+                 keep_warm_s: float = 0.0, io_priority: int | None = None,
+                 log: Callable[[str], None] = print):
         self.bundle = bundle
         self.backend = backend
         self.policy = policy if policy is not None else make_policy(bundle, backend)
@@ -100,7 +147,13 @@ class PolicyServer:
         self.log = log
         builder = ObservationBuilder(bundle.spec)
         self.builder = builder if builder.history == 1 else None  # "fields" requests need it
+        self.busy_poll, self.busy_rest = busy_poll, float(busy_rest)
+        if keep_warm_s and (not busy_poll or mode != "policy"):
+            raise ValueError("keep-warm needs busy polling and a policy (a replay would advance)")
+        self.keep_warm_s = float(keep_warm_s)
         self.context = zmq.Context()
+        if io_priority is not None:  # before the first socket starts the I/O thread
+            fifo_io_threads(self.context, io_priority)
         self._auth = None
         self.socket = self.context.socket(zmq.ROUTER)
         self.socket.setsockopt(zmq.LINGER, 0)
@@ -146,8 +199,15 @@ class PolicyServer:
 
         The loop is a blocking receive with a timeout (how often `stop()` and a running
         reload are looked at), then the answer: no poller and no exception per request,
-        so a request costs the same few calls as a bare echo.
+        so a request costs the same few calls as a bare echo. With `busy_poll` it spins
+        on the socket instead (`_serve_busy`).
         """
+        if self.busy_poll:
+            try:
+                self._serve_busy()
+            finally:
+                self.close()
+            return
         idle_ms = None
         try:
             while not self._stop.is_set():
@@ -165,6 +225,30 @@ class PolicyServer:
                     self._finish_reload()
         finally:
             self.close()
+
+    def _serve_busy(self) -> None:
+        """`serve_busy` with the same checks and replies as the blocking loop; `stop()`
+        and a finished reload are looked at on every turn. With `keep_warm_s`, an idle
+        turn runs the policy on a zero observation that often (its output is dropped):
+        between two 50 Hz requests other work on the machine evicts the weights, and a
+        cold forward pass costs several times a warm one."""
+        every, clock = self.keep_warm_s, time.perf_counter
+        obs = np.zeros(self.bundle.obs_size, np.float32)
+        warmed = clock()
+
+        def on_idle():
+            nonlocal every, warmed
+            if self._reload is not None and self._reload[0].done():
+                self._finish_reload()
+            if every and clock() - warmed > every:  # the weights back into the caches
+                try:
+                    self.policy(obs)
+                except Exception as exc:  # the server goes on, without keep-warm
+                    every = 0.0
+                    self.log(f"keep-warm off: the policy raised {type(exc).__name__}: {exc}")
+                warmed = clock()
+
+        serve_busy(self.socket, self._handle, self._stop.is_set, self.busy_rest, on_idle)
 
     def close(self) -> None:
         self._reload_pool.shutdown(wait=False, cancel_futures=True)

@@ -55,3 +55,36 @@ def test_fifo_reaches_zmq_io_thread_or_names_the_refusal():
         return
     assert result["state"] == {"cpus": [0], "policy": "fifo", "priority": 10}
     assert all(policy == os.SCHED_FIFO for _, policy in result["threads"].values())
+
+
+IO_CHILD = """
+import json, os, threading, zmq
+from playground.serve.realtime import RealtimeError, fifo_io_threads
+context = zmq.Context()
+try:
+    fifo_io_threads(context, 10)
+except OSError as exc:
+    print(json.dumps({"error": str(exc)})); raise SystemExit
+threads = {int(t): [os.sched_getscheduler(int(t)), os.sched_getparam(int(t)).sched_priority]
+           for t in os.listdir("/proc/self/task")}
+try:
+    fifo_io_threads(context, 10)
+    again = None
+except RealtimeError as exc:
+    again = str(exc)
+print(json.dumps({"main": threading.get_native_id(), "threads": threads, "again": again}))
+"""
+
+
+def test_fifo_io_threads_leaves_the_calling_thread_alone():
+    done = subprocess.run([sys.executable, "-c", IO_CHILD], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    if "error" in result:
+        assert "SCHED_FIFO" in result["error"] and "\n" not in result["error"]
+        return
+    threads = {int(t): v for t, v in result["threads"].items()}
+    assert threads.pop(result["main"]) == [os.SCHED_OTHER, 0]
+    assert threads and all(v == [os.SCHED_FIFO, 10] for v in threads.values())  # I/O + reaper
+    assert "running already" in result["again"]  # too late once the threads run
