@@ -19,7 +19,8 @@
    deployment advice of docs/serving.md; `--rt-cpu`, `--rt-priority`) and `busy`
    (server and echo busy-polling on `--rt-cpu`, the server keeping its weights warm,
    the robot loop on `--loop-cpu` spinning for its reply and for the last
-   `--busy-spin-ms` before each period; all under SCHED_FIFO, ZMQ's I/O threads one
+   `--busy-spin-ms` before each period, and at 50 Hz sending a ping `--ping-ms` before
+   each request (`PolicyClient.warm`); all under SCHED_FIFO, ZMQ's I/O threads one
    priority above; the echo is stopped (SIGSTOP) while the server is measured and the
    other way round, so the two spinners never share the core).
 
@@ -56,6 +57,7 @@ SETTINGS = ("plain", "rt", "busy")
 #: Busy: the same loop as `python -m playground.serve --busy-poll` (no policy to keep warm).
 ECHO_SERVER = """
 import sys, zmq
+from playground.serve.protocol import pack
 from playground.serve.realtime import configure_process, fifo_io_threads, freeze_gc, parse_cpus
 from playground.serve.realtime import rt_throttled
 from playground.serve.server import BUSY_REST, serve_busy
@@ -69,13 +71,21 @@ sock = context.socket(zmq.ROUTER)
 sock.bind(sys.argv[1])
 freeze_gc()
 print("serving", flush=True)
+PING = pack("type") + pack("ping")
+
+def echo(frames):  # as the policy server: no rest between a ping and its request
+    sock.send_multipart(frames)
+    return PING in frames[-1]
+
 if busy:
-    serve_busy(sock, sock.send_multipart, lambda: False, BUSY_REST if rt_throttled() else 0.0)
+    serve_busy(sock, echo, lambda: False, BUSY_REST if rt_throttled() else 0.0)
 while True:
     sock.send_multipart(sock.recv_multipart())
 """
 #: Busy: the server refreshes its weights in the caches this often while idle (ms).
 KEEP_WARM_MS = 0.5
+#: Busy: pings only where the period is this many ping leads or more (50 Hz, not 1 kHz).
+PING_MIN_PERIODS = 5
 
 
 def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, seed: int):
@@ -193,22 +203,31 @@ class PacedSamples:
         self.failed: list[np.ndarray] = []
         self.late_starts = 0
 
-    def run(self, call, rate_hz: float, seconds: float, spin_s: float = 0.0003) -> None:
+    def run(self, call, rate_hz: float, seconds: float, spin_s: float = 0.0003,
+            warm=None, warm_lead_s: float = 0.0) -> None:
         """Call `call()` (True: a valid reply in time) at `rate_hz` for `seconds`, sleeping
-        between calls but for the last `spin_s` before each."""
+        between calls but for the last `spin_s` before each; `warm()` (a ping) that long
+        before each call when given."""
         period = 1.0 / rate_hz
         n = max(1, int(rate_hz * seconds))
         rtt = np.zeros(n)
         failed = np.zeros(n, bool)
         clock = time.perf_counter
-        next_t = clock() + period
-        for i in range(n):
-            while True:  # sleep most of the wait, spin the last spin_s
-                left = next_t - clock()
+
+        def wait_until(t: float) -> None:  # sleep most of the wait, spin the last spin_s
+            while True:
+                left = t - clock()
                 if left <= 0:
-                    break
+                    return
                 if left > spin_s + 0.0001:
                     time.sleep(left - spin_s)
+
+        next_t = clock() + period
+        for i in range(n):
+            if warm is not None:
+                wait_until(next_t - warm_lead_s)
+                warm()
+            wait_until(next_t)
             start_t = clock()
             if start_t - next_t > period:
                 self.late_starts += 1
@@ -231,8 +250,8 @@ class PacedSamples:
 
 
 def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int,
-               setting: str, cpu: int, loop_cpu: int, priority: int, busy_spin_s: float
-               ) -> dict[str, Any]:
+               setting: str, cpu: int, loop_cpu: int, priority: int, busy_spin_s: float,
+               warm_lead_s: float) -> dict[str, Any]:
     """The request path from a process that, like the robot's, never imports JAX.
 
     `rt`: this process, the server and the echo run on `cpu` under SCHED_FIFO `priority`,
@@ -266,7 +285,8 @@ def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int
     if busy:
         result["settings"] = {**settings, "loop_cpu": loop_cpu, "server_cpu": cpu,
                               "io_threads_priority": priority + 1, "busy_spin_ms": busy_spin_s * 1e3,
-                              "keep_warm_ms": KEEP_WARM_MS}
+                              "keep_warm_ms": KEEP_WARM_MS, "ping_lead_ms": warm_lead_s * 1e3,
+                              "ping_when_period_ms_at_least": PING_MIN_PERIODS * warm_lead_s * 1e3}
 
     def switch(to: str) -> None:  # busy: only the measured server spins on its core
         if busy:
@@ -278,7 +298,9 @@ def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int
         for rate in RATES:
             entry = measure_rate(bundle, context, server_ep, echo_ep, obs, rate, seconds,
                                  echo_seconds, blocks, freeze=tuned, busy=busy, switch=switch,
-                                 spin_s=min(busy_spin_s, 0.5 / rate) if busy else 0.0003)
+                                 spin_s=min(busy_spin_s, 0.5 / rate) if busy else 0.0003,
+                                 warm_lead_s=warm_lead_s if busy and warm_lead_s
+                                 and 1.0 / rate >= PING_MIN_PERIODS * warm_lead_s else 0.0)
             result["rates"].append(entry)
             common.log(f"  {rate:g} Hz: policy p50 {entry['policy']['p50_us']:.0f} p99 "
                        f"{entry['policy']['p99_us']:.0f} us, misses "
@@ -294,9 +316,10 @@ def robot_loop(bundle_dir: str, seconds: float, echo_seconds: float, blocks: int
 
 def measure_rate(bundle, context, server_ep: str, echo_ep: str, obs: np.ndarray, rate: float,
                  seconds: float, echo_seconds: float, blocks: int, freeze: bool, busy: bool,
-                 switch, spin_s: float) -> dict[str, Any]:
+                 switch, spin_s: float, warm_lead_s: float) -> dict[str, Any]:
     """Policy and echo at `rate`, alternating in `blocks` blocks (`switch(to)` before
-    each; busy: a discarded 0.1 s warm-up after it, for the resumed process)."""
+    each; busy: a discarded 0.1 s warm-up after it, for the resumed process). With
+    `warm_lead_s`, each request follows a ping (`PolicyClient.warm`) by that long."""
     from playground.serve import protocol
     from playground.serve.client import PolicyClient
     from playground.serve.realtime import freeze_gc
@@ -317,9 +340,14 @@ def measure_rate(bundle, context, server_ep: str, echo_ep: str, obs: np.ndarray,
     def bounce():
         return floor.call("act", period, obs=obs_bytes) is not None
 
+    pings = {act: client.warm, bounce: floor.warm} if warm_lead_s else {}
+
+    def paced(samples: PacedSamples, fn, span: float) -> None:
+        samples.run(fn, rate, span, spin_s, pings.get(fn), warm_lead_s)
+
     for to, fn in (("echo", bounce), ("policy", act)):  # warm-up: connections, caches
         switch(to)
-        PacedSamples().run(fn, rate, 0.2, spin_s)
+        paced(PacedSamples(), fn, 0.2)
     if freeze:
         freeze_gc()
     ours, bare = PacedSamples(), PacedSamples()
@@ -328,8 +356,8 @@ def measure_rate(bundle, context, server_ep: str, echo_ep: str, obs: np.ndarray,
                                       ("echo", bounce, bare, echo_seconds)):
             if busy:
                 switch(to)
-                PacedSamples().run(fn, rate, 0.1, spin_s)
-            samples.run(fn, rate, span / blocks, spin_s)
+                paced(PacedSamples(), fn, 0.1)
+            paced(samples, fn, span / blocks)
     switch("policy")
     server = client.call("stats", 2.0)
     entry = {"rate_hz": rate, "policy": ours.stats(rate), "echo": bare.stats(rate),
@@ -349,7 +377,8 @@ def measure_request_path(bundle_dir: pathlib.Path, args, setting: str) -> dict[s
            "--seconds", str(args.seconds), "--echo-seconds", str(args.echo_seconds),
            "--blocks", str(args.blocks)]
     cmd += ["--setting", setting, "--rt-cpu", str(args.rt_cpu), "--loop-cpu", str(args.loop_cpu),
-            "--rt-priority", str(args.rt_priority), "--busy-spin-ms", str(args.busy_spin_ms)]
+            "--rt-priority", str(args.rt_priority), "--busy-spin-ms", str(args.busy_spin_ms),
+            "--ping-ms", str(args.ping_ms)]
     load_before = list(os.getloadavg())
     done = subprocess.run(cmd, cwd=common.REPO_ROOT, stdout=subprocess.PIPE, text=True)
     if done.returncode != 0:
@@ -394,7 +423,8 @@ def to_markdown(result: dict[str, Any]) -> str:
         "`rt`: all three processes on one CPU under SCHED_FIFO, the loop's GC frozen; `busy`: "
         "as rt, but the server (keeping its weights warm) and the echo busy-poll on that CPU, "
         "each stopped while the other is measured, and the loop runs on the other CPU, "
-        "spinning for its reply and before each period; ZMQ's I/O threads one priority above.",
+        "spinning for its reply and before each period, at 50 Hz with a ping 1 ms before each "
+        "request (both paths); ZMQ's I/O threads one priority above.",
         "",
     ]
     rows, verdicts = [], []
@@ -459,6 +489,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--busy-spin-ms", type=float, default=2.0,
                    help="busy: the robot loop spins this long before each period (at most "
                         "half the period; default: %(default)s)")
+    p.add_argument("--ping-ms", type=float, default=1.0,
+                   help="busy: a ping this long before each request, at rates whose period "
+                        f"is at least {PING_MIN_PERIODS}x as long (0: none; default: %(default)s)")
     p.add_argument("--robot-loop", metavar="BUNDLE", help=argparse.SUPPRESS)
     p.add_argument("--setting", choices=SETTINGS, default="plain",
                    help=argparse.SUPPRESS)  # of --robot-loop
@@ -473,7 +506,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     if args.robot_loop:  # the child process: JSON on stdout's last line
         print(json.dumps(robot_loop(args.robot_loop, args.seconds, args.echo_seconds,
                                     args.blocks, args.setting, args.rt_cpu, args.loop_cpu,
-                                    args.rt_priority, args.busy_spin_ms / 1000)))
+                                    args.rt_priority, args.busy_spin_ms / 1000,
+                                    args.ping_ms / 1000)))
         return None
     common.configure_cache(common.DEFAULT_CACHE)
 

@@ -5,7 +5,7 @@ bytes, lists, maps), decoded with size limits, and every field is checked before
 
 Request (client -> server), one msgpack map as the last ZMQ frame:
     v     int   protocol version (PROTOCOL_VERSION)
-    type  str   "act" | "info" | "stats" | "reload"
+    type  str   "act" | "info" | "stats" | "reload" | "ping"
     seq   int   client sequence number, echoed in the reply (0 <= seq < 2**63)
     spec  str   the spec hash the client was built for (required for act and reload)
     act:    obs     bytes: obs_size float32 little-endian; or a list of numbers
@@ -13,6 +13,8 @@ Request (client -> server), one msgpack map as the last ZMQ frame:
             fields  instead of obs: {name: list of numbers or float32 bytes}, one frame
                     per the spec (history 1 only)
     reload: bundle  str   path of a bundle directory on the server's machine
+    ping:   nothing more: a warm-up a client sends shortly before a request (the reply
+            carries only the common fields)
 Reply (server -> client): v, type, seq, ok (bool), and
     ok:     act: action (bytes, action_size float32 little-endian),
                  timing {policy_us, server_us}; info / stats / reload: their fields
@@ -30,7 +32,7 @@ import numpy as np
 PROTOCOL_VERSION = 1
 #: Largest request the server reads (bytes over all frames); larger gets "too_large".
 DEFAULT_MAX_MESSAGE_BYTES = 64 * 1024
-REQUEST_TYPES = ("act", "info", "stats", "reload")
+REQUEST_TYPES = ("act", "info", "stats", "reload", "ping")
 ERROR_CODES = (
     "too_large",      # request bigger than the server's max_message_bytes
     "bad_msgpack",    # not decodable msgpack (or trailing bytes)

@@ -40,7 +40,7 @@ BUSY_MAX_SPIN_S = 0.04
 BUSY_REST = 0.1
 
 
-def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], None],
+def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], bool | None],
                should_stop: Callable[[], bool], rest_fraction: float = 0.0,
                on_idle: Callable[[], None] | None = None) -> None:
     """Spin on `socket`, `handle(frames)` for every message, until `should_stop()`.
@@ -50,14 +50,15 @@ def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], None],
     CPU. `on_idle()` runs on every empty turn. With `rest_fraction` > 0 (a SCHED_FIFO
     spinner under real-time throttling, which stops a thread that runs 95 % of a
     second for the remaining 50 ms), the loop rests after each reply for that fraction
-    of the time since the previous request (and after BUSY_MAX_SPIN_S without one),
-    sleeping on the socket's FD, so it wakes at once when a message comes: at a steady
-    request rate the rest falls where no request is due, and the thread stays below
-    the throttling limit.
+    of the time it spun since its last rest (and after BUSY_MAX_SPIN_S without a
+    request), sleeping on the socket's FD, so it wakes at once when a message comes: at
+    a steady request rate the rest falls where no request is due, and the thread stays
+    below the throttling limit. A `handle` that returns True (a ping: the client's
+    request follows within a millisecond or so) is not followed by a rest.
     """
     events, pollin, fd = zmq.EVENTS, zmq.POLLIN, socket.getsockopt(zmq.FD)
     clock = time.perf_counter
-    last_arrival = spin_start = clock()
+    spin_start = clock()  # the end of the last rest
 
     def rest(seconds: float) -> None:
         if not socket.getsockopt(events) & pollin:  # re-arms the edge-triggered FD
@@ -65,11 +66,8 @@ def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], None],
 
     while not should_stop():
         if socket.getsockopt(events) & pollin:  # processes ZMQ's commands, never blocks
-            now = clock()
-            gap, last_arrival = now - last_arrival, now
-            handle(socket.recv_multipart(zmq.NOBLOCK))
-            if rest_fraction:
-                rest(rest_fraction * min(gap, BUSY_MAX_SPIN_S))
+            if not handle(socket.recv_multipart(zmq.NOBLOCK)) and rest_fraction:
+                rest(rest_fraction * min(clock() - spin_start, BUSY_MAX_SPIN_S))
                 spin_start = clock()
         elif rest_fraction and clock() - spin_start > BUSY_MAX_SPIN_S:
             rest(rest_fraction * BUSY_MAX_SPIN_S)
@@ -259,12 +257,14 @@ class PolicyServer:
         self.context.term()
 
     # --- requests ------------------------------------------------------------------
-    def _handle(self, frames: list[bytes]) -> None:
+    def _handle(self, frames: list[bytes]) -> bool:
+        """Answer one request; True for a ping (its request follows: `serve_busy` then
+        spins on instead of resting)."""
         t0 = time.perf_counter()
         self.counts["requests"] += 1
         if len(frames) < 2:  # no payload after the routing identity: nothing to answer to
             self._count_error("bad_request")
-            return
+            return False
         envelope, payload = frames[:-1], frames[-1]
         seq = type_ = None
         try:
@@ -281,10 +281,12 @@ class PolicyServer:
                 reply = self._reply(message, **self.stats())
             elif type_ == "info":
                 reply = self._reply(message, **self.info())
+            elif type_ == "ping":
+                reply = self._reply(message)
             else:
                 reply = self._start_reload(message, envelope)
                 if reply is None:  # answered when the new bundle is in
-                    return
+                    return False
         except ProtocolError as exc:
             self._count_error(exc.code)
             reply = protocol.error_reply(exc.code, str(exc), exc.seq if exc.seq is not None else seq,
@@ -293,6 +295,7 @@ class PolicyServer:
             self._count_error("internal")
             reply = protocol.error_reply("internal", f"{type(exc).__name__}: {exc}", seq, type_)
         self._send(envelope, reply)
+        return type_ == "ping"
 
     def _send(self, envelope: list[bytes], reply: bytes) -> None:
         try:

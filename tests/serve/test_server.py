@@ -214,3 +214,19 @@ def test_onnx_backend_serves_the_same_actions(serve, humanoid_bundle):
     served = np.stack([client.act(o).copy() for o in obs])
     np.testing.assert_allclose(served, NumpyPolicy(bundle).batch(obs), atol=1e-5, rtol=0)
     client.close()
+
+
+def test_ping_is_answered_and_its_reply_never_counts_as_stale(serve, humanoid_bundle):
+    server = serve(humanoid_bundle)
+    bundle = Bundle(humanoid_bundle)
+    assert raw_request(server.endpoint, {"v": 1, "type": "ping", "seq": 7}) == {
+        "v": 1, "type": "ping", "seq": 7, "ok": True}  # no spec needed, nothing else in it
+    client = PolicyClient(server.endpoint, bundle.spec, timeout_s=2.0)
+    obs = np.linspace(-1, 1, bundle.obs_size, dtype=np.float32)
+    assert client.act(obs) is not None  # connected
+    assert client.warm()  # returns at once; the act after it drops the ping's reply
+    np.testing.assert_array_equal(client.act(obs), NumpyPolicy(bundle)(obs))
+    c = client.counters
+    assert (c["pings"], c["replies"], c["stale"], c["timeouts"]) == (1, 2, 0, 0)
+    assert server.stats()["counts"]["requests"] == 4 and server.counts["errors"] == 0
+    client.close()

@@ -280,9 +280,11 @@ def test_busy_poll_server_checks_reloads_and_stops_on_sigterm(humanoid_bundle, b
         np.testing.assert_array_equal(client.act(obs), NumpyPolicy(bundle)(obs))
         reloaded = client.call("reload", 30.0, bundle=str(new.directory))
         assert reloaded["ok"] and reloaded["npz_sha256"] == new.meta["npz_sha256"]
+        assert client.warm()  # a ping: no rest before the request that follows
         np.testing.assert_array_equal(client.act(obs), NumpyPolicy(new)(obs))
         stats = client.call("stats")
-        assert stats["counts"] == {"requests": 304, "act_ok": 2, "errors": 300, "reloads": 1}
+        assert stats["counts"] == {"requests": 305, "act_ok": 2, "errors": 300, "reloads": 1}
+        assert client.counters["stale"] == 0 and client.counters["pings"] == 1
         client.close()
     finally:
         proc.send_signal(signal.SIGTERM)
