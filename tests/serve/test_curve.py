@@ -26,7 +26,8 @@ def make_keys(directory: pathlib.Path, name: str) -> None:
     assert (directory / f"{name}.key_secret").stat().st_mode & 0o077 == 0
 
 
-def test_only_allowed_client_keys_are_served(humanoid_bundle, tmp_path):
+@pytest.mark.parametrize("busy", [False, True], ids=["blocking", "busy_poll"])
+def test_only_allowed_client_keys_are_served(humanoid_bundle, tmp_path, busy):
     keys, allowed = tmp_path / "keys", tmp_path / "allowed"
     for name in ("server", "robot", "stranger"):
         make_keys(keys, name)
@@ -38,7 +39,7 @@ def test_only_allowed_client_keys_are_served(humanoid_bundle, tmp_path):
 
     bundle = Bundle(humanoid_bundle)
     server = PolicyServer(bundle, None, "tcp://127.0.0.1:*", log=lambda m: None,
-                          curve=CurveConfig(keys / "server.key_secret", allowed))
+                          curve=CurveConfig(keys / "server.key_secret", allowed), busy_poll=busy)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     obs = np.zeros(bundle.obs_size, np.float32)
