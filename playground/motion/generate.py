@@ -52,6 +52,12 @@ DEFAULT_OUT = MODEL_XML.parent / "motions"
 FEET = ("left_foot", "right_foot")
 CTRL_DT = 0.02  # configs/humanoid_walk.yaml env.ctrl_dt
 GRAVITY = 9.81
+#: Hz; the clips step at the gait clock of configs/humanoid_walk_cpu.yaml (env.gait), so the
+#: discriminator never tells the policy from the reference by its cadence alone
+GAIT_FREQUENCY = 1.75
+#: m; the home keyframe's pelvis height: the clips walk in the posture the `pose` reward
+#: pulls towards (knees ~0.6 rad), not in a deeper crouch no policy of the recipe adopts
+HOME_PELVIS_HEIGHT = 0.2452
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,22 +68,22 @@ class Gait:
     vx: float = 0.0  # m/s forward along the heading
     yaw_rate: float = 0.0  # rad/s
     stepping: bool = True  # False: stand still
-    cycle: float = 0.64  # s per gait cycle (two steps)
-    cycles: int = 3
-    pelvis_height: float = 0.235  # m
-    step_height: float = 0.025  # m of swing-foot clearance
+    cycle: float = 1.0 / GAIT_FREQUENCY  # s per gait cycle (two steps)
+    cycles: int = 7  # 7 cycles of 4/7 s = 4 s, a whole number of control steps
+    pelvis_height: float = HOME_PELVIS_HEIGHT  # m
+    step_height: float = 0.03  # m of swing-foot clearance (env.gait.swing_height)
     double_support: float = 0.2  # fraction of each step with both feet down
     stance_width: float = 0.05  # m from the path to each foot (the hip offset)
     arm_swing: float = 0.15  # rad of shoulder pitch per 0.1 m/s (plus a floor of 0.05)
 
 
 GAITS = (
-    Gait("stand", stepping=False, cycle=1.0, cycles=1, pelvis_height=0.2452),
+    Gait("stand", stepping=False, cycle=1.0, cycles=1),
     Gait("step_in_place"),
     Gait("walk_0.1", vx=0.1),
     Gait("walk_0.2", vx=0.2),
     Gait("walk_0.3", vx=0.3),
-    Gait("walk_0.4", vx=0.4, pelvis_height=0.23),
+    Gait("walk_0.4", vx=0.4, pelvis_height=0.235),  # longer steps need bent knees to reach
     Gait("walk_back_0.2", vx=-0.2),
     Gait("turn_left", yaw_rate=0.5),
     Gait("turn_right", yaw_rate=-0.5),
