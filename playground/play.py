@@ -25,7 +25,7 @@ action_rate (sum over joints of the squared action change per step), and reward_
 
 `--video` renders episode 0 with MuJoCo's offscreen renderer (the CLI sets MUJOCO_GL=egl
 when unset; `MUJOCO_GL=osmesa` works too) and writes an mp4. `--record` writes an npz with
-observations, actions, joint_targets, qpos (each [episodes, steps, ...]), lengths, rewards,
+observations, actions, joint_targets, qpos, qvel (each [episodes, steps, ...]), lengths, rewards,
 ctrl_dt, command and joint_names.
 
 Exit codes: 0 played, 2 bad input (unknown task, missing checkpoint, bad --command, ...).
@@ -229,6 +229,7 @@ class Rollout:
     done: np.ndarray  # [T, N]
     truncation: np.ndarray  # [T, N]
     metrics: dict[str, np.ndarray]  # name -> [T, N]
+    qvel: np.ndarray | None = None  # [T, N, nv] after the step (None: not recorded)
 
 
 def run_episodes(env, act, episodes: int, steps: int, seed: int, command=None,
@@ -248,21 +249,21 @@ def run_episodes(env, act, episodes: int, steps: int, seed: int, command=None,
         state = jax.jit(jax.vmap(env.reset_with_command))(keys, cmd)
     step = jax.jit(lambda s, a: wrappers.step_batch(env, s, a))
     rng = np.random.default_rng(seed)
-    out: dict[str, list] = {k: [] for k in ("obs", "actions", "joint_targets", "qpos", "reward",
-                                             "done", "truncation")}
+    out: dict[str, list] = {k: [] for k in ("obs", "actions", "joint_targets", "qpos", "qvel",
+                                             "reward", "done", "truncation")}
     metrics: dict[str, list] = {}
     for t in range(steps):
         obs_np = {k: np.asarray(v) for k, v in state.obs.items()}
         action = np.asarray(act(obs_np, rng), np.float32)
         state = step(state, action)
         host = jax.device_get({"ctrl": state.data.ctrl, "qpos": state.data.qpos,
+                               "qvel": state.data.qvel,
                                "reward": state.reward, "done": state.done,
                                "truncation": state.info["truncation"], "metrics": state.metrics})
         out["obs"].append(obs_np["state"])
         out["actions"].append(action)
         out["joint_targets"].append(host["ctrl"])
-        out["qpos"].append(host["qpos"])
-        for k in ("reward", "done", "truncation"):
+        for k in ("qpos", "qvel", "reward", "done", "truncation"):
             out[k].append(host[k])
         for k, v in host["metrics"].items():
             metrics.setdefault(k, []).append(v)
@@ -332,7 +333,8 @@ def summarize(roll: Rollout) -> tuple[list[dict], dict]:
 
 
 def write_record(path: pathlib.Path, roll: Rollout, env, command) -> None:
-    """npz: observations/actions/joint_targets/qpos [episodes, steps, ...] and the episode facts."""
+    """npz: observations/actions/joint_targets/qpos/qvel [episodes, steps, ...] and the episode
+    facts (qvel only when the rollout recorded it: not from sim2sim)."""
     def by_episode(x):
         return np.swapaxes(x, 0, 1)
 
@@ -343,6 +345,7 @@ def write_record(path: pathlib.Path, roll: Rollout, env, command) -> None:
         actions=by_episode(roll.actions).astype(np.float32),
         joint_targets=by_episode(roll.joint_targets).astype(np.float32),
         qpos=by_episode(roll.qpos).astype(np.float32),
+        **({} if roll.qvel is None else {"qvel": by_episode(roll.qvel).astype(np.float32)}),
         rewards=by_episode(roll.reward).astype(np.float32),
         lengths=episode_lengths(roll.done).astype(np.int32),
         ctrl_dt=np.float64(env.ctrl_dt),

@@ -107,6 +107,7 @@ def test_zero_agent_floor_record_and_video(tmp_path):
     with np.load(record) as r:
         assert r["observations"].shape[:2] == (2, 25) and r["actions"].shape == (2, 25, 17)
         assert r["joint_targets"].shape == (2, 25, 17) and r["qpos"].shape == (2, 25, 24)
+        assert r["qvel"].shape == (2, 25, 23)
         assert r["lengths"].tolist() == [25, 25] and float(r["ctrl_dt"]) == 0.02
         assert r["command"].tolist() == pytest.approx([0.3, 0.0, 0.0])
         assert len(r["joint_names"]) == 17
