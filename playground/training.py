@@ -354,7 +354,8 @@ class Run:
                 row.update(aggregate_chunk(metrics))
                 if "amp/disc_accuracy" in metrics:
                     active = np.asarray(metrics["active"]) > 0
-                    warning = saturation.observe(np.asarray(metrics["amp/disc_accuracy"])[active])
+                    warning = saturation.observe(np.asarray(metrics["amp/disc_accuracy"])[active],
+                                                 np.asarray(metrics["amp/style_reward"])[active])
                     if warning:
                         self.log(f"warning: iteration {iteration}: {warning}")
                 last = iteration >= total

@@ -311,7 +311,9 @@ def make_amp_learner(env, amp_cfg, reference=None) -> AmpLearner:
 
 class SaturationWatch:
     """Counts iterations in a row whose discriminator accuracy is near 1; says once when
-    the streak reaches SATURATION_ITERATIONS (the style reward has collapsed)."""
+    the streak reaches SATURATION_ITERATIONS, with the style reward the policy still gets
+    (at accuracy ~1 it can still be well above 0 while the policy's scores sit between
+    -1 and 0; when they reach -1 it is 0: collapsed)."""
 
     def __init__(self, accuracy: float = SATURATION_ACCURACY,
                  iterations: int = SATURATION_ITERATIONS):
@@ -319,16 +321,20 @@ class SaturationWatch:
         self.streak = 0
         self.warned = False
 
-    def observe(self, accuracies) -> str | None:
-        """Per-iteration accuracies of one chunk -> a warning (once per streak)."""
+    def observe(self, accuracies, style_rewards=None) -> str | None:
+        """Per-iteration accuracies (and mean style rewards) of one chunk -> a warning
+        (once per streak)."""
         for value in accuracies:
             self.streak = self.streak + 1 if float(value) >= self.accuracy else 0
         if self.streak >= self.iterations and not self.warned:
             self.warned = True
+            style = ("" if style_rewards is None or not len(style_rewards) else
+                     f"; the policy's mean style reward is now {float(style_rewards[-1]):.3f} of 1")
             return (f"the AMP discriminator is saturated (accuracy >= "
-                    f"{self.accuracy} for {self.streak} iterations): the style reward is near "
-                    "zero; raise amp.grad_penalty or amp.logit_reg, lower "
-                    "amp.disc_learning_rate, or check the reference clips")
+                    f"{self.accuracy} for {self.streak} iterations){style}: if it keeps "
+                    "falling, raise amp.grad_penalty, lower amp.disc_learning_rate, raise "
+                    "amp.weight, or check that the reference clips show a gait the task's "
+                    "other reward terms allow")
         if self.streak == 0:
             self.warned = False
         return None

@@ -101,7 +101,9 @@ def test_saturation_watch_warns_once_per_streak():
     assert "saturated" in watch.observe([1.0])
     assert watch.observe([1.0, 1.0]) is None  # same streak: said once
     assert watch.observe([0.7]) is None
-    assert watch.observe([1.0, 1.0]) is None and watch.observe([1.0]) is not None
+    assert watch.observe([1.0, 1.0]) is None
+    said = watch.observe([1.0], style_rewards=[0.21])
+    assert "saturated" in said and "style reward is now 0.210 of 1" in said
 
 
 # --------------------------------------------------------------------------- learned
