@@ -6,6 +6,7 @@
     python benchmarks/humanoid_walk_cpu.py curve --out demo/humanoid_walk_cpu_curve.png
     python benchmarks/humanoid_walk_cpu.py strip --video demo/humanoid_walk_cpu.mp4 \
         --out policies/humanoid_walk_cpu/walk_frames.png
+    python benchmarks/humanoid_walk_cpu.py reproduce --run checkpoints/walk_cpu_repro/checkpoints/4800
 
 `ship` exports one checkpoint step of a `configs/humanoid_walk_cpu.yaml` run into
 `policies/humanoid_walk_cpu/` (numpy bundle via playground/export.py, the run's config,
@@ -13,7 +14,11 @@ provenance and metrics up to that step, learning curve, README with command, see
 time and env steps). `evaluate` plays the shipped bundle with `playground/play.py`'s
 machinery (randomization, noise, latency and pushes on; fixed commands) and the zero and
 random floors, and writes benchmarks/results/humanoid_walk_cpu.{json,md}. `curve` plots
-episode return and forward-speed error against env steps and wall time.
+episode return and forward-speed error against env steps and wall time. `reproduce`
+compares a re-run of the shipped policy's reproduction command with what shipped: the
+exported arrays of the same step (bit for bit, else the largest difference) and every
+logged metric of every shared iteration, and writes
+benchmarks/results/humanoid_walk_cpu_repro.{json,md}.
 """
 
 from __future__ import annotations
@@ -33,6 +38,8 @@ RESULTS = common.REPO_ROOT / "benchmarks" / "results"
 COMMANDS = [("vx 0.3", "0.3,0,0"), ("vx 0.1", "0.1,0,0"), ("vx 0.4", "0.4,0,0"),
             ("yaw 0.5 (vx 0)", "0,0,0.5"), ("vx 0.3 + yaw 0.5", "0.3,0,0.5")]
 GOAL = {"survival_rate": 0.95, "vx_error": 0.08}
+#: logged metrics that come from the wall clock, not from training
+TIMING_KEYS = ("wall_time", "train/sps", "eta_seconds")
 
 
 def read_rows(path: pathlib.Path) -> list[dict]:
@@ -187,6 +194,107 @@ def evaluate(args) -> None:
     print(result["markdown"])
 
 
+def compare_arrays(ours: dict, shipped: dict) -> dict:
+    """{name: max |difference|} of two bundles' arrays (0.0 = bit for bit; None = the
+    shapes or names differ)."""
+    import numpy as np
+
+    out = {}
+    for name in sorted(set(ours) | set(shipped)):
+        a, b = ours.get(name), shipped.get(name)
+        if a is None or b is None or np.shape(a) != np.shape(b):
+            out[name] = None
+        elif np.array_equal(a, b):
+            out[name] = 0.0
+        else:
+            out[name] = float(np.max(np.abs(np.asarray(a, np.float64) - np.asarray(b, np.float64))))
+    return out
+
+
+def compare_metrics(ours: list[dict], shipped: list[dict]) -> dict:
+    """Rows of the same iteration: how many match in every numeric metric except the
+    clock's (TIMING_KEYS), and the first iteration (and keys) where they do not."""
+    by_iteration = {r["iteration"]: r for r in shipped}
+    shared, equal, first = 0, 0, None
+    for row in ours:
+        other = by_iteration.get(row["iteration"])
+        if other is None:
+            continue
+        shared += 1
+        keys = [k for k in row if k not in TIMING_KEYS and isinstance(row[k], int | float)]
+        differ = [k for k in keys if other.get(k) != row[k]]
+        if differ:
+            first = first or {"iteration": row["iteration"], "keys": differ[:8]}
+        else:
+            equal += 1
+    return {"shared_rows": shared, "equal_rows": equal, "first_difference": first}
+
+
+def reproduce(args) -> None:
+    import tempfile
+
+    import numpy as np
+
+    from playground import runs
+
+    steps_dir, step = runs.find_step(args.run)
+    run_dir = steps_dir.parent
+    policy = pathlib.Path(args.policy)
+    with tempfile.TemporaryDirectory() as tmp:
+        common.log(f"exporting {steps_dir / str(step)}")
+        subprocess.run([sys.executable, str(common.REPO_ROOT / "playground" / "export.py"),
+                        str(steps_dir / str(step)), "--out", tmp, "--force"], check=True,
+                       stdout=subprocess.DEVNULL)
+        with np.load(pathlib.Path(tmp) / "policy.npz") as a, np.load(policy / "policy.npz") as b:
+            arrays = compare_arrays(dict(a), dict(b))
+    ours = read_rows(run_dir / "metrics.jsonl")
+    shipped = read_rows(policy / "metrics.jsonl")
+    metrics = compare_metrics([r for r in ours if r["iteration"] <= step], shipped)
+    prov = json.loads((run_dir / "provenance.json").read_text())
+    at_step = {r["iteration"]: r for r in ours}.get(step, {})
+    shipped_last = shipped[-1]
+    bitwise = all(v == 0.0 for v in arrays.values())
+    result = {
+        "name": "humanoid_walk_cpu_repro", "machine": common.machine_info(),
+        "command": common.command_line("humanoid_walk_cpu.py"), "run": str(run_dir),
+        "step": step, "training_command": " ".join([".venv/bin/python", *prov["command"]]),
+        "training_git_commit": prov["git_commit"], "resumes": prov.get("resumes", []),
+        "env_steps": at_step.get("env_steps"), "wall_time_s": at_step.get("wall_time"),
+        "shipped_env_steps": shipped_last["env_steps"],
+        "shipped_wall_time_s": shipped_last["wall_time"],
+        "arrays_max_abs_difference": arrays, "bitwise_equal": bitwise, "metrics": metrics,
+    }
+    metrics_line = (f"{metrics['equal_rows']} of {metrics['shared_rows']} logged rows equal in "
+                    "every metric but the clock's (wall time, sps, eta)" + (
+                        "" if metrics["first_difference"] is None else
+                        f"; first difference at iteration {metrics['first_difference']['iteration']}"
+                        f" ({', '.join(metrics['first_difference']['keys'])})"))
+    worst = max((v for v in arrays.values() if v is not None), default=None)
+    result["markdown"] = "\n".join([
+        "## Reproducing the shipped humanoid policy",
+        "",
+        f"Command: `{result['command']}`",
+        "",
+        common.machine_line(result["machine"]),
+        "",
+        f"A fresh run of `{result['training_command']}` (git {prov['git_commit'][:10]}, "
+        f"{'resumed ' + str(len(result['resumes'])) + ' time(s)' if result['resumes'] else 'one process, never resumed'}) "
+        f"against `{policy.relative_to(common.REPO_ROOT) if policy.is_absolute() else policy}` "
+        f"(iteration {step} of a run resumed once, at 2800, on older code):",
+        "",
+        f"- exported policy arrays: **{'bit for bit equal' if bitwise else 'not bit for bit'}**"
+        + ("" if bitwise else f" (largest difference {worst})"),
+        f"- learning curve: {metrics_line}",
+        f"- env steps {result['env_steps']:,} (shipped {result['shipped_env_steps']:,}); wall "
+        f"time {(result['wall_time_s'] or 0) / 60:.1f} min in one run (shipped: "
+        f"{result['shipped_wall_time_s'] / 60:.1f} min over two segments, loaded machine)",
+    ])
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "humanoid_walk_cpu_repro.md").write_text(result["markdown"] + "\n")
+    common.write_json(RESULTS / "humanoid_walk_cpu_repro.json", result)
+    print(result["markdown"])
+
+
 def _f(x, digits=3):
     return "-" if x is None else f"{x:.{digits}f}"
 
@@ -274,8 +382,12 @@ def main() -> None:
     p.add_argument("--every", type=int, default=4, help="frames between shots")
     p.add_argument("--count", type=int, default=6)
     p.add_argument("--half", action="store_true", help="half resolution")
+    p = sub.add_parser("reproduce")
+    p.add_argument("--run", required=True, help="the re-run's step dir (or run dir: newest)")
+    p.add_argument("--policy", default=str(POLICY_DIR))
     args = parser.parse_args()
-    {"ship": ship, "evaluate": evaluate, "curve": curve, "strip": strip}[args.what](args)
+    {"ship": ship, "evaluate": evaluate, "curve": curve, "strip": strip,
+     "reproduce": reproduce}[args.what](args)
 
 
 if __name__ == "__main__":
