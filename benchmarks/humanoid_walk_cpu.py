@@ -230,6 +230,15 @@ def compare_metrics(ours: list[dict], shipped: list[dict]) -> dict:
     return {"shared_rows": shared, "equal_rows": equal, "first_difference": first}
 
 
+def _history(prov: dict) -> str:
+    """How a run was trained, from its provenance: 'a run started at git X, resumed at
+    iteration N (git Y)'."""
+    parts = [f"a run started at git {prov['git_commit'][:10]}"]
+    parts += [f"resumed at iteration {r['from_iteration']} (git {r['git_commit'][:10]})"
+              for r in prov.get("resumes", [])]
+    return ", ".join(parts)
+
+
 def reproduce(args) -> None:
     import tempfile
 
@@ -251,6 +260,7 @@ def reproduce(args) -> None:
     shipped = read_rows(policy / "metrics.jsonl")
     metrics = compare_metrics([r for r in ours if r["iteration"] <= step], shipped)
     prov = json.loads((run_dir / "provenance.json").read_text())
+    shipped_prov = json.loads((policy / "provenance.json").read_text())
     at_step = {r["iteration"]: r for r in ours}.get(step, {})
     shipped_last = shipped[-1]
     bitwise = all(v == 0.0 for v in arrays.values())
@@ -280,14 +290,15 @@ def reproduce(args) -> None:
         f"A fresh run of `{result['training_command']}` (git {prov['git_commit'][:10]}, "
         f"{'resumed ' + str(len(result['resumes'])) + ' time(s)' if result['resumes'] else 'one process, never resumed'}) "
         f"against `{policy.relative_to(common.REPO_ROOT) if policy.is_absolute() else policy}` "
-        f"(iteration {step} of a run resumed once, at 2800, on older code):",
+        f"(iteration {step} of {_history(shipped_prov)}):",
         "",
         f"- exported policy arrays: **{'bit for bit equal' if bitwise else 'not bit for bit'}**"
         + ("" if bitwise else f" (largest difference {worst})"),
         f"- learning curve: {metrics_line}",
         f"- env steps {result['env_steps']:,} (shipped {result['shipped_env_steps']:,}); wall "
-        f"time {(result['wall_time_s'] or 0) / 60:.1f} min in one run (shipped: "
-        f"{result['shipped_wall_time_s'] / 60:.1f} min over two segments, loaded machine)",
+        f"time {(result['wall_time_s'] or 0) / 60:.1f} min (shipped: "
+        f"{result['shipped_wall_time_s'] / 60:.1f} min over {1 + len(shipped_prov.get('resumes', []))}"
+        " segment(s)); wall times on this shared CPU depend on what else ran",
     ])
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "humanoid_walk_cpu_repro.md").write_text(result["markdown"] + "\n")
