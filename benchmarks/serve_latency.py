@@ -548,7 +548,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     common.publish(result, to_markdown, args.json)
     if args.json:  # the same section as markdown beside the JSON
         pathlib.Path(args.json).with_suffix(".md").write_text("\n\n".join([
-            "# Robot side: policy latency and the ZMQ request path", f"Command: `{result['command']}`",
+            "## Robot side: policy latency and the ZMQ request path", f"Command: `{result['command']}`",
             common.machine_line(result["machine"]), result["markdown"]]) + "\n")
     return result
 
