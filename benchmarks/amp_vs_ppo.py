@@ -1,8 +1,10 @@
 """Does AMP do its job: the same walking recipe trained with and without AMP, compared at
 equal env steps by a measure that does not use the discriminator.
 
-    nice -n 5 .venv/bin/python benchmarks/amp_vs_ppo.py train      # start, or resume both runs
+    nice -n 5 .venv/bin/python benchmarks/amp_vs_ppo.py train [--iterations N]   # start or resume both
     .venv/bin/python benchmarks/amp_vs_ppo.py evaluate [--step N] [--episodes 16]
+    # another seed: train --seed 1 --checkpoint-dir checkpoints/amp_vs_ppo_seed1, then
+    # evaluate --checkpoint-dir checkpoints/amp_vs_ppo_seed1 --name amp_vs_ppo_seed1
 
 `train` runs `configs/humanoid_walk_cpu.yaml` twice side by side (so both suffer the same
 load), same seed, one with `--enable-amp` and the shipped WildRobot clips, as
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import pathlib
 import shutil
 import signal
@@ -53,17 +56,21 @@ def _complete_steps(run_dir: pathlib.Path) -> list[int]:
     return runs.complete_steps(steps_dir) if steps_dir.is_dir() else []
 
 
-def train_command(name: str, root: pathlib.Path, seed: int) -> list[str]:
-    """The trainer command of one run: resume it when it has a checkpoint, else start it."""
+def train_command(name: str, root: pathlib.Path, seed: int,
+                  iterations: int | None = None) -> list[str]:
+    """The trainer command of one run: resume it when it has a checkpoint, else start it;
+    `iterations`: stop there (the recipe's learning rate is constant, so a run stopped
+    at N is the same as one told to stop at N, and resumes further with a larger N)."""
     run_dir = root / name
+    budget = [] if iterations is None else ["--num-iterations", str(iterations)]
     if _complete_steps(run_dir):
         return TRAIN + ["--resume", str(run_dir), "--checkpoint-dir", str(root),
-                        "--set", "run.progress=false"]
+                        "--set", "run.progress=false", *budget]
     if run_dir.exists():  # killed before its first checkpoint: nothing to keep
         shutil.rmtree(run_dir)
     return TRAIN + ["--config", str(RECIPE), "--checkpoint-dir", str(root),
                     "--set", f"run.name={name}", "--set", f"run.seed={seed}",
-                    *RUN_FLAGS, *RUNS[name]]
+                    *RUN_FLAGS, *RUNS[name], *budget]
 
 
 def train(args) -> int:
@@ -71,7 +78,7 @@ def train(args) -> int:
     root.mkdir(parents=True, exist_ok=True)
     procs = {}
     for name in RUNS:
-        cmd = train_command(name, root, args.seed)
+        cmd = train_command(name, root, args.seed, args.iterations)
         log = open(root / f"{name}.log", "a")  # noqa: SIM115 (closed when the run ends)
         log.write(f"\n# {time.strftime('%Y-%m-%d %H:%M:%S')} {' '.join(cmd)}\n")
         log.flush()
@@ -161,20 +168,28 @@ def evaluate(args) -> None:
         rows.append(row)
         common.log(json.dumps({k: v for k, v in row.items() if k != "w1_per_joint"}))
     cfg_rows = {name: _metrics_at(root / name, step) for name in RUNS}
+    import yaml
+
+    train_seeds = sorted({yaml.safe_load((root / name / "config.yaml").read_text())["run"]["seed"]
+                          for name in RUNS})
     result = {
-        "name": "amp_vs_ppo", "step": step, "env_steps": cfg_rows["amp_vs_ppo-ppo"].get("env_steps"),
+        "name": args.name, "step": step, "train_seeds": train_seeds,
+        "checkpoint_dir": str(root), "env_steps": cfg_rows["amp_vs_ppo-ppo"].get("env_steps"),
         "wall_time_s": {name.removeprefix("amp_vs_ppo-"): row.get("wall_time")
                         for name, row in cfg_rows.items()},
         "vx": args.vx, "episodes": args.episodes, "steps": args.steps, "seed": args.seed,
         "settle_steps": SETTLE_STEPS, "reference_frames": int(len(reference)),
         "joint_names": list(env.joint_names), "rows": rows,
-        "train_command": "nice -n 5 .venv/bin/python benchmarks/amp_vs_ppo.py train",
+        "train_command": ("nice -n 5 .venv/bin/python benchmarks/amp_vs_ppo.py train --seed "
+                          f"{train_seeds[0]} --iterations {step}"
+                          + ("" if root == common.REPO_ROOT / "checkpoints" else
+                             f" --checkpoint-dir {os.path.relpath(root, common.REPO_ROOT)}")),
         "command": common.command_line("amp_vs_ppo.py"), "machine": common.machine_info(),
     }
     result["markdown"] = to_markdown(result)
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "amp_vs_ppo.md").write_text(result["markdown"] + "\n")
-    common.write_json(RESULTS / "amp_vs_ppo.json", result)
+    (RESULTS / f"{args.name}.md").write_text(result["markdown"] + "\n")
+    common.write_json(RESULTS / f"{args.name}.json", result)
     print(result["markdown"])
 
 
@@ -201,7 +216,8 @@ def to_markdown(r: dict) -> str:
              _f(row["foot_slip"])] for row in r["rows"]]
     env_steps = f"{r['env_steps']:,}" if r["env_steps"] else "?"
     return "\n".join([
-        f"`configs/humanoid_walk_cpu.yaml`, seed 0, with and without `--enable-amp` (shipped "
+        f"`configs/humanoid_walk_cpu.yaml`, training seed "
+        f"{', '.join(str(x) for x in r.get('train_seeds', ['?']))}, with and without `--enable-amp` (shipped "
         f"WildRobot clips), both at iteration {r['step']} ({env_steps} env steps). "
         f"{r['episodes']} episodes x {r['steps']} steps at a held command vx {r['vx']} m/s, "
         "randomization, noise, latency and pushes on. W1: mean over the "
@@ -225,12 +241,16 @@ def main() -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p_train = sub.add_parser("train", help="start or resume both runs, side by side")
     p_train.add_argument("--seed", type=int, default=0)
+    p_train.add_argument("--iterations", type=int, default=None,
+                         help="stop both runs at this iteration (default: the recipe's)")
     p_eval = sub.add_parser("evaluate", help="compare both runs at one shared checkpoint step")
     p_eval.add_argument("--step", type=int, default=None, help="default: newest shared step")
     p_eval.add_argument("--vx", type=float, default=0.3)
     p_eval.add_argument("--episodes", type=int, default=16)
     p_eval.add_argument("--steps", type=int, default=500, help="control steps per episode")
-    p_eval.add_argument("--seed", type=int, default=0)
+    p_eval.add_argument("--seed", type=int, default=0, help="evaluation episodes' seed")
+    p_eval.add_argument("--name", default="amp_vs_ppo",
+                        help="results file name: benchmarks/results/NAME.{md,json}")
     for p in (p_train, p_eval):
         p.add_argument("--checkpoint-dir", default=str(common.REPO_ROOT / "checkpoints"))
     args = parser.parse_args()
