@@ -167,11 +167,11 @@ def evaluate(args) -> None:
                    "yaw_rate_error", "foot_slip", "action_rate")}}
         rows.append(row)
         common.log(json.dumps({k: v for k, v in row.items() if k != "w1_per_joint"}))
-    cfg_rows = {name: _metrics_at(root / name, step) for name in RUNS}
-    import yaml
+    from playground import runs
 
-    train_seeds = sorted({yaml.safe_load((root / name / "config.yaml").read_text())["run"]["seed"]
-                          for name in RUNS})
+    steps_dirs = {name: root / name / runs.STEPS_DIRNAME for name in RUNS}
+    cfg_rows = {name: runs.read_metrics(steps_dirs[name], step) for name in RUNS}
+    train_seeds = sorted({runs.read_config(steps_dirs[name], step)["run"]["seed"] for name in RUNS})
     result = {
         "name": args.name, "step": step, "train_seeds": train_seeds,
         "checkpoint_dir": str(root), "env_steps": cfg_rows["amp_vs_ppo-ppo"].get("env_steps"),
@@ -191,19 +191,6 @@ def evaluate(args) -> None:
     (RESULTS / f"{args.name}.md").write_text(result["markdown"] + "\n")
     common.write_json(RESULTS / f"{args.name}.json", result)
     print(result["markdown"])
-
-
-def _metrics_at(run_dir: pathlib.Path, step: int) -> dict:
-    """The logged row of `step` in a run's metrics.jsonl ({} if absent)."""
-    path = run_dir / "metrics.jsonl"
-    for line in path.read_text().splitlines() if path.is_file() else []:
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if row.get("iteration") == step:
-            return row
-    return {}
 
 
 def _f(x, digits=3):

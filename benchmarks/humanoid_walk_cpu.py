@@ -97,6 +97,13 @@ def plot_curve(rows: list[dict], out: pathlib.Path, title: str) -> None:
     plt.close(fig)
 
 
+def export(step_dir: pathlib.Path, out: pathlib.Path, quiet: bool = False) -> None:
+    """A numpy bundle of one checkpoint step, with playground/export.py."""
+    subprocess.run([sys.executable, str(common.REPO_ROOT / "playground" / "export.py"),
+                    str(step_dir), "--out", str(out), "--force"], check=True,
+                   stdout=subprocess.DEVNULL if quiet else None)
+
+
 def ship(args) -> None:
     from playground import runs
 
@@ -104,8 +111,7 @@ def ship(args) -> None:
     run_dir = steps_dir.parent
     out = pathlib.Path(args.out)
     common.log(f"exporting {steps_dir / str(step)} -> {out}")
-    subprocess.run([sys.executable, str(common.REPO_ROOT / "playground" / "export.py"),
-                    str(steps_dir / str(step)), "--out", str(out), "--force"], check=True)
+    export(steps_dir / str(step), out)
     shutil.copy(run_dir / "config.yaml", out / "config.yaml")
     shutil.copy(run_dir / "provenance.json", out / "provenance.json")
     rows = [r for r in read_rows(run_dir / "metrics.jsonl") if r["iteration"] <= step]
@@ -251,9 +257,7 @@ def reproduce(args) -> None:
     policy = pathlib.Path(args.policy)
     with tempfile.TemporaryDirectory() as tmp:
         common.log(f"exporting {steps_dir / str(step)}")
-        subprocess.run([sys.executable, str(common.REPO_ROOT / "playground" / "export.py"),
-                        str(steps_dir / str(step)), "--out", tmp, "--force"], check=True,
-                       stdout=subprocess.DEVNULL)
+        export(steps_dir / str(step), pathlib.Path(tmp), quiet=True)
         with np.load(pathlib.Path(tmp) / "policy.npz") as a, np.load(policy / "policy.npz") as b:
             arrays = compare_arrays(dict(a), dict(b))
     ours = read_rows(run_dir / "metrics.jsonl")

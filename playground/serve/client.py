@@ -199,10 +199,8 @@ class PolicyClient:
         (both I/O threads, the kernel's TCP code, the server's decoding) warm again,
         and the request that follows costs about what it costs at 1 kHz. False when
         the message could not be queued (no server connected)."""
-        seq = self._next_seq()
         try:
-            self.socket.send_multipart([b"", protocol.pack(
-                {"v": protocol.PROTOCOL_VERSION, "type": "ping", "seq": seq})], zmq.NOBLOCK)
+            self.socket.send_multipart([b"", self._message("ping", self._next_seq())], zmq.NOBLOCK)
         except zmq.Again:
             return False
         self.counters["pings"] += 1
@@ -217,9 +215,13 @@ class PolicyClient:
     def call(self, type_: str, timeout_s: float = 1.0, **fields) -> dict | None:
         """An info / stats / reload request; the reply map, or None on timeout."""
         seq = self._next_seq()
-        message = {"v": protocol.PROTOCOL_VERSION, "type": type_, "seq": seq,
-                   "spec": self.spec_hash, **fields}
-        return self._request(protocol.pack(message), seq, timeout_s)
+        return self._request(self._message(type_, seq, spec=self.spec_hash, **fields), seq,
+                             timeout_s)
+
+    @staticmethod
+    def _message(type_: str, seq: int, **fields) -> bytes:
+        """A packed request of `type_` with the common fields (version, type, seq)."""
+        return protocol.pack({"v": protocol.PROTOCOL_VERSION, "type": type_, "seq": seq, **fields})
 
     def check(self, timeout_s: float = 2.0) -> dict:
         """Ask the server what it serves; SpecMismatchError unless it is our spec."""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
+import pathlib
 
 import zmq
 
@@ -86,11 +87,13 @@ def fifo_io_threads(context: zmq.Context, priority: int) -> None:
         raise RealtimeError("fifo_io_threads: the context's I/O threads were running already")
     for tid in started:
         _set_fifo(priority, tid)
+
+
 def rt_throttled() -> bool:
     """Whether real-time throttling is on (`/proc/sys/kernel/sched_rt_runtime_us` not -1):
     then SCHED_FIFO threads that run most of a second are stopped for the rest of it."""
     try:
-        return int(open("/proc/sys/kernel/sched_rt_runtime_us").read()) >= 0
+        return int(pathlib.Path("/proc/sys/kernel/sched_rt_runtime_us").read_text()) >= 0
     except (OSError, ValueError):
         return False
 
