@@ -28,7 +28,7 @@ from playground.distributed import barrier, is_primary
 from playground.runs import STEPS_DIRNAME, complete_steps, find_step, read_config, read_metrics
 
 __all__ = ["STEPS_DIRNAME", "Checkpointer", "complete_steps", "find_step", "read_config",
-           "read_metrics", "restore"]
+           "read_metrics", "restore", "restore_parts"]
 
 ITEMS = ("carry", "config", "spec")
 #: The logged metric that ranks checkpoints for `keep_best` (higher is better).
@@ -226,3 +226,27 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
         "spec": restored["spec"],
         "metrics": read_metrics(directory, step),
     }
+
+
+def restore_parts(directory: pathlib.Path, step: int, prefixes: tuple[str, ...]
+                  ) -> tuple[dict[str, np.ndarray], dict]:
+    """The carry leaves whose flat key starts with one of `prefixes` (e.g. ".params"),
+    as numpy, and the step's spec: what a warm start takes from another run. Only
+    those leaves are read, whatever else the carry held (another env count, AMP on
+    or off)."""
+    directory = pathlib.Path(directory).resolve()
+    manager = ocp.CheckpointManager(directory, item_names=ITEMS)
+    try:
+        saved = ocp.PyTreeCheckpointHandler().metadata(directory / str(step) / "carry")
+        saved = getattr(saved, "tree", saved)  # {flat key: array metadata}
+        target = {key: np.zeros(leaf.shape, leaf.dtype) for key, leaf in saved.items()
+                  if key.startswith(prefixes)}
+        restored = manager.restore(step, args=ocp.args.Composite(
+            carry=ocp.args.PyTreeRestore(
+                item=target, partial_restore=True,
+                restore_args={key: ocp.RestoreArgs(restore_type=np.ndarray) for key in target}),
+            spec=ocp.args.JsonRestore(),
+        ))
+    finally:
+        manager.close()
+    return {key: np.asarray(value) for key, value in restored["carry"].items()}, restored["spec"]

@@ -360,6 +360,15 @@ SCHEMA = Section(
                     "run.checkpoint_dir); its saved config is the base for --set",
                     optional=True,
                 ),
+                "init_from": Field(
+                    str,
+                    None,
+                    "warm start a new run: a run dir or checkpoint step dir whose policy, value "
+                    "function and observation normalizer this run starts from (optimizer, env "
+                    "states, iteration and AMP start fresh; networks and observation/action "
+                    "layout must match)",
+                    optional=True,
+                ),
                 "devices": Field(
                     int, 0, "data-parallel devices of each process: 0 = all local devices, "
                     "N = the first N"
@@ -895,6 +904,8 @@ def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
         )
     if verify:
         raise ConfigError("--verify cannot be combined with --resume")
+    if command_line["run"]["init_from"] is not None:
+        raise ConfigError("--init-from starts a new run and --resume continues one: use one of them")
     try:
         steps_dir, step = runs.find_step(where, command_line["run"]["checkpoint_dir"])
         saved_values = runs.read_config(steps_dir, step)
@@ -965,6 +976,8 @@ SHORTCUTS = (
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
     Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),
+    Shortcut("--init-from", "run.init_from", "PATH",
+             help="start a new run from another run's policy, value function and normalizer"),
 )
 
 

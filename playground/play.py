@@ -19,7 +19,7 @@ The last stdout line is one JSON object: survival_rate (fraction of episodes tha
 terminated), mean_episode_length, mean_return, and, averaged over each episode's alive
 steps then over episodes (as the trainer's eval/* metrics are): vx_error (|commanded -
 actual| forward speed of the root in the heading frame, m/s, per control step), vx_mean,
-yaw_rate_error (rad/s), foot_slip (mean horizontal speed of feet in contact, m/s),
+yaw_rate_error (rad/s), yaw_rate_mean (the world yaw rate reached, rad/s), foot_slip (mean horizontal speed of feet in contact, m/s),
 action_rate (sum over joints of the squared action change per step), and reward_terms
 (each weighted reward term per step).
 
@@ -321,6 +321,7 @@ def summarize(roll: Rollout) -> tuple[list[dict], dict]:
         "vx_mean": mean_of("vx"),
         "vy_error": mean_of("vy_error"),
         "yaw_rate_error": mean_of("yaw_rate_error"),
+        "yaw_rate_mean": mean_of("yaw_rate"),
         "foot_slip": mean_of("foot_slip"),
         "action_rate": float(action_rate.mean()),
         "nan_resets": float(roll.metrics["nan_resets"].sum()) if "nan_resets" in roll.metrics else 0.0,

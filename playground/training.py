@@ -256,13 +256,53 @@ class Run:
 
     def _start(self) -> tuple[pathlib.Path, TrainCarry]:
         """A new run directory (process 0 names and writes it) and the initial carry."""
+        carry = jax.jit(self.fns.init, out_shardings=self.shardings)(self.key_init)
+        if self.cfg.run.init_from:  # checked before the run directory exists
+            carry = self._warm_start(carry)
         run_dir = None
         if self.is_primary:
             run_dir = self.make_run_dir()
             config.save_config(self.config_dict, run_dir / "config.yaml")
             runs.write_atomic(run_dir / "provenance.json", json.dumps(self.provenance, indent=2))
         run_dir = distributed.broadcast_path(run_dir)
-        return run_dir, jax.jit(self.fns.init, out_shardings=self.shardings)(self.key_init)
+        return run_dir, carry
+
+    #: What a warm start (`run.init_from`) takes from the other run's carry.
+    WARM_START_PARTS = (".params", ".normalizer")
+    #: Spec entries that must be equal for the other run's networks to mean the same here.
+    WARM_START_SPEC_KEYS = ("observation", "action", "last_action", "default_pose",
+                            "joint_names", "actuator_names", "network")
+
+    def _warm_start(self, carry: TrainCarry) -> TrainCarry:
+        """`carry` with run.init_from's params and normalizer, placed in this run's
+        shardings; ConfigError (one line) when that checkpoint cannot start this run."""
+        try:
+            steps_dir, step = runs.find_step(self.cfg.run.init_from, self.cfg.run.checkpoint_dir)
+            leaves, spec = checkpoint.restore_parts(steps_dir, step, self.WARM_START_PARTS)
+        except (FileNotFoundError, ValueError) as error:
+            raise config.ConfigError(f"--init-from: {error}") from None
+        source = steps_dir / str(step)
+        ours = json.loads(json.dumps(self.spec(carry), default=float))
+        for key in self.WARM_START_SPEC_KEYS:
+            if spec.get(key) != ours.get(key):
+                raise config.ConfigError(
+                    f"--init-from {source}: its policy spec's {key!r} differs from this run's "
+                    "(another robot, observation layout or network); a warm start needs the same")
+
+        def take(path, leaf):
+            key = jax.tree_util.keystr(path)
+            if not key.startswith(self.WARM_START_PARTS) or not leaf.size:
+                return leaf
+            value = leaves.get(key)
+            if value is None or value.shape != leaf.shape or value.dtype != leaf.dtype:
+                found = "missing" if value is None else f"{value.dtype}{list(value.shape)}"
+                raise config.ConfigError(f"--init-from {source}: {key} is {found}, this run "
+                                         f"needs {leaf.dtype}{list(leaf.shape)}")
+            return jax.make_array_from_callback(value.shape, leaf.sharding, lambda i: value[i])
+
+        carry = jax.tree_util.tree_map_with_path(take, carry)
+        self.log(f"warm start: policy, value function and observation normalizer from {source}")
+        return carry
 
     def _resume(self) -> tuple[pathlib.Path, TrainCarry]:
         """The run directory and carry of the checkpoint named by run.resume (a step dir)."""

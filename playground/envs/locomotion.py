@@ -227,8 +227,8 @@ class LocomotionEnv(Env):
             "base_height", "action_rate", "torque", "joint_limits", "pose", "feet_air_time",
             "feet_slip", "feet_phase", "alive", "termination",
         )
-        self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate_error", "base_height",
-                             "foot_slip", "action_rate")
+        self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate", "yaw_rate_error",
+                             "base_height", "foot_slip", "action_rate")
         noise_vec = []
         for name, size in self.frame_layout:
             noise_vec += [self.noise.get(name, 0.0) * self.noise_scale] * size
@@ -508,6 +508,7 @@ class LocomotionEnv(Env):
             "vx": sensors["linvel"][0],
             "vx_error": jnp.abs(cmd[0] - sensors["linvel"][0]),
             "vy_error": jnp.abs(cmd[1] - sensors["linvel"][1]),
+            "yaw_rate": sensors["yaw_rate"],
             "yaw_rate_error": jnp.abs(cmd[2] - sensors["yaw_rate"]),
             "base_height": sensors["height"],
             # mean horizontal speed of the feet that touch the floor, m/s
