@@ -8,10 +8,22 @@ Each env is one fresh subprocess of the real CLI, exactly as a user runs it:
 with `configs/playground.yaml` (the defaults of every `playground:` task) and nothing
 tuned per env: the `--set` overrides, if any, are the same for every env. The eval
 curve (`eval/episode_reward` every `run.eval_every` iterations: deterministic policy,
-`run.eval_envs` fresh episodes) is read back from the run's `metrics.jsonl`. Solved:
-eval return >= `--solved` (default 900 of a dm_control maximum of 1000) at some
-evaluation; reported with the env steps and run wall time (compile included) at which
-it was first reached, the best and the final eval return.
+`run.eval_envs` episodes, the same ones at every evaluation) is read back from the run's
+`metrics.jsonl`, with the env steps and run wall time (compile included) at which eval
+return first reached `--solved` (default 900 of a dm_control maximum of 1000), the best
+and the final eval return.
+
+The best of ~30 evaluations on the same 32 episodes is a selected, optimistic number.
+What a run delivers is the policy it keeps, so every run also saves a checkpoint at each
+evaluation (`--set run.checkpoint_every=<run.eval_every> --set run.keep_best=1`: what to
+save, not how to train; identical for every env), the benchmark checks that the step
+the trainer kept as best is the best-eval step of the curve, and re-evaluates that kept
+checkpoint on held-out episodes with the real CLI:
+
+    .venv/bin/python playground/play.py playground:<Env> --agent trained \
+        --checkpoint <run>/checkpoints/<step> --episodes 128 --seed 12345
+
+Solved (held-out) = the kept checkpoint's mean return over those episodes >= `--solved`.
 
     .venv/bin/python benchmarks/playground_envs.py --envs CartpoleBalance PointMass
 """
@@ -21,6 +33,8 @@ from __future__ import annotations
 import argparse
 import json
 import pathlib
+import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -29,8 +43,82 @@ from typing import Any
 
 import common
 
+from playground import runs
+from playground.config import ConfigError
+
 DEFAULT_ENVS = ["CartpoleBalance", "PointMass", "ReacherEasy", "FingerSpin", "BallInCup",
                 "WalkerStand"]
+#: The config every `playground:<Env>` task trains with.
+CONFIG_FILE = common.CONFIG_DIR / "playground.yaml"
+_EPISODE_LINE = re.compile(r"^episode (\d+): return (\S+)")
+
+
+def checkpoint_sets(user_sets: list[str]) -> list[str]:
+    """The `--set`s that make a run save a checkpoint at every evaluation and keep the best.
+
+    A checkpoint carries eval metrics (what ranks it for `run.keep_best`) only when it is
+    saved at an evaluation, so it saves every `run.eval_every` iterations (as resolved
+    from the env config and `user_sets`).
+    """
+    cfg = common.resolve_config(CONFIG_FILE, common.parse_sets(user_sets))
+    return [f"run.checkpoint_every={int(cfg.run.eval_every)}", "run.keep_best=1"]
+
+
+def kept_best_step(steps: dict[int, dict[str, Any]]) -> tuple[int, float]:
+    """(step, eval return) of the best-eval checkpoint among the kept ones.
+
+    steps: {iteration: the metrics row saved with it} of every complete checkpoint step
+    (a step saved outside an evaluation has no `eval/episode_reward` and never ranks).
+    On a tie the earliest step wins, as `summarize` picks the earliest best point.
+    """
+    ranked = [(row["eval/episode_reward"], -step) for step, row in steps.items()
+              if isinstance(row.get("eval/episode_reward"), (int, float))]
+    if not ranked:
+        raise ValueError("no kept checkpoint carries an eval return (was it saved at an eval?)")
+    value, neg_step = max(ranked)
+    return -neg_step, float(value)
+
+
+def held_out_summary(stdout: str) -> dict[str, Any]:
+    """Mean, std and min return over the episodes of one `play.py` run, from its stdout.
+
+    play prints one `episode I: return R ...` line per episode and, last, its JSON summary;
+    the per-episode returns (printed to 2 decimals) must agree with the summary's mean.
+    """
+    lines = stdout.strip().splitlines()
+    summary = json.loads(lines[-1])
+    returns = [float(m.group(2)) for m in map(_EPISODE_LINE.match, lines) if m]
+    if len(returns) != summary["episodes"]:
+        raise ValueError(f"play printed {len(returns)} episode lines for "
+                         f"{summary['episodes']} episodes")
+    if abs(statistics.fmean(returns) - summary["mean_return"]) > 0.01:
+        raise ValueError(f"episode returns average {statistics.fmean(returns):.3f}, play's "
+                         f"summary says {summary['mean_return']:.3f}")
+    return {"episodes": len(returns), "seed": summary["seed"],
+            "mean_return": float(summary["mean_return"]), "std_return": common.spread(returns),
+            "min_return": min(returns), "returns": returns, "source": summary["source"]}
+
+
+def held_out_cell(held: dict[str, Any], solved: float) -> str:
+    """`mean ± std (min M; K/N >= solved)`, saying so when every episode played the same."""
+    returns = held["returns"]
+    same = len(set(returns)) == 1  # an env whose reset draws nothing: one episode N times
+    return (f"{held['mean_return']:.1f} ± {held['std_return']:.1f} (min {held['min_return']:.0f}; "
+            f"{sum(r >= solved for r in returns)}/{len(returns)} episodes >= {solved:.0f}"
+            f"{'; all identical' if same else ''})")
+
+
+def play_held_out(env: str, step_dir: pathlib.Path, episodes: int, seed: int,
+                  log_path: pathlib.Path) -> dict[str, Any]:
+    """The real `play.py` CLI on one checkpoint step: its held-out return summary."""
+    cmd = [sys.executable, "playground/play.py", f"playground:{env}", "--agent", "trained",
+           "--checkpoint", str(step_dir), "--episodes", str(episodes), "--seed", str(seed)]
+    proc = subprocess.run(cmd, cwd=common.REPO_ROOT, capture_output=True, text=True)
+    log_path.write_text(proc.stdout + proc.stderr)
+    if proc.returncode:
+        tail = " ".join((proc.stdout + proc.stderr)[-600:].split())
+        raise SystemExit(f"error: play {env} {step_dir} exited {proc.returncode}: {tail}")
+    return held_out_summary(proc.stdout)
 
 
 def train_env(env: str, seed: int, sets: list[str], checkpoint_dir: str,
@@ -53,8 +141,29 @@ def train_env(env: str, seed: int, sets: list[str], checkpoint_dir: str,
             (pathlib.Path(checkpoint_dir) / name / "metrics.jsonl").read_text().splitlines()]
     curve = [(int(r["env_steps"]), float(r["wall_time"]), float(r["eval/episode_reward"]))
              for r in rows if "eval/episode_reward" in r]
+    steps_dir = pathlib.Path(checkpoint_dir) / name / runs.STEPS_DIRNAME
+    kept = {step: runs.read_metrics(steps_dir, step) for step in runs.complete_steps(steps_dir)}
     return {"env": env, "seed": seed, "process_s": process_s, "curve": curve,
-            "total_env_steps": int(rows[-1]["env_steps"]), "run_wall_s": float(rows[-1]["wall_time"])}
+            "total_env_steps": int(rows[-1]["env_steps"]), "run_wall_s": float(rows[-1]["wall_time"]),
+            "steps_dir": steps_dir, "kept": kept}
+
+
+def check_kept_best(kept: dict[int, dict[str, Any]], curve: list[tuple[int, float, float]]
+                    ) -> tuple[int, int]:
+    """(iteration, env steps) of the kept best checkpoint, checked against the eval curve.
+
+    kept: {iteration: saved metrics row} of the complete steps; curve: (env steps, wall s,
+    eval return) of every evaluation. ValueError unless the kept best is an evaluation
+    whose return is the curve's best (ties: any of the best points).
+    """
+    step, value = kept_best_step(kept)
+    env_steps = int(kept[step]["env_steps"])
+    best = max(r for _, _, r in curve)
+    at_step = [r for s, _, r in curve if s == env_steps]
+    if value != best or at_step != [value]:
+        raise ValueError(f"the kept best checkpoint (iteration {step}, {env_steps:,} env steps, "
+                         f"eval {value:.1f}) is not the curve's best eval ({best:.1f})")
+    return step, env_steps
 
 
 def summarize(run: dict[str, Any], solved: float) -> dict[str, Any]:
@@ -74,33 +183,52 @@ def summarize(run: dict[str, Any], solved: float) -> dict[str, Any]:
 def to_markdown(result: dict[str, Any]) -> str:
     rows = []
     for run in result["runs"]:
-        s = run["summary"]
+        s, h = run["summary"], run["held_out"]
         rows.append([
             run["env"], run["seed"], f"{s['best_return']:.1f}", common.fmt_int(s["best_env_steps"]),
             f"{s['final_return']:.1f}",
-            f"**yes** at {common.fmt_int(s['solved_env_steps'])} steps, {s['solved_wall_s']:.0f} s"
+            f"yes at {common.fmt_int(s['solved_env_steps'])} steps, {s['solved_wall_s']:.0f} s"
             if s["solved"] else "no",
+            f"{h['iteration']} ({common.fmt_int(h['env_steps'])} steps)",
+            held_out_cell(h, result["solved"]),
+            "**yes**" if h["solved"] else "no",
             common.fmt_int(run["total_env_steps"]), f"{run['run_wall_s']:.0f}",
         ])
     sets = ", ".join(f"`{s}`" for s in result["sets"]) or "none"
+    plumbing = " ".join(f"`--set {s}`" for s in result["checkpoint_sets"])
+    episodes = {run["held_out"]["episodes"] for run in result["runs"]}
+    seeds = {run["held_out"]["seed"] for run in result["runs"]}
     curves = []
     for run in result["runs"]:
         points = ", ".join(f"{common.fmt_int(s)}: {r:.0f}" for s, _, r in run["curve"])
         curves.append(f"- {run['env']} seed {run['seed']}: {points}")
     return "\n".join([
         f"Command: `{result['command']}` (each env: `{result['train_command']}`); "
-        f"same overrides for every env: {sets}.",
+        f"same overrides for every env: {sets}; and, to save what is evaluated below, "
+        f"{plumbing} for every env (benchmark plumbing: which checkpoints are written and "
+        "kept, not a training setting; training is bit-for-bit the same without them).",
         "",
         common.machine_line(result["machine"]) + f" Load at start: `{result['uptime_start']}`; "
         f"at end: `{result['uptime_end']}`.",
         "",
-        f"Solved = eval return >= {result['solved']:.0f} (of 1000) at some evaluation "
-        "(deterministic policy, fresh episodes). Run wall time = from the start of the run "
-        "(env built) to that evaluation, compile included; the process adds imports.",
+        "Eval = the trainer's `eval/episode_reward` every `run.eval_every` iterations "
+        "(deterministic policy, the same `run.eval_envs` episodes at every evaluation); "
+        f"\"at some eval\" = eval return >= {result['solved']:.0f} (of 1000) at one of ~30 "
+        "evaluations, a selected number. Kept = the checkpoint the trainer kept as its best "
+        "by eval (`run.keep_best`; checked to be the curve's best point). Held-out = that "
+        f"kept checkpoint played by `playground/play.py --agent trained --episodes "
+        f"{'/'.join(map(str, sorted(episodes)))} --seed {'/'.join(map(str, sorted(seeds)))}` "
+        "(episodes from another seed than any evaluation or selection used): mean ± std "
+        "over episodes, the worst, how many reached the bar, and \"all identical\" where "
+        "the env's reset draws nothing so every episode is the same one. Solved = held-out "
+        f"mean >= {result['solved']:.0f}. Run wall time = from the "
+        "start of the run (env built) to that evaluation, compile included.",
         "",
         common.markdown_table(
             ["env", "seed", "best eval return", "at env steps", "final eval return",
-             f"solved (>= {result['solved']:.0f})", "env steps", "run wall s"], rows),
+             f"eval >= {result['solved']:.0f} at some eval", "kept checkpoint (iteration)",
+             "held-out return", f"solved (held-out >= {result['solved']:.0f})",
+             "env steps", "run wall s"], rows),
         "",
         "Eval return by env steps:",
         "",
@@ -117,7 +245,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override passed to every env's run (the same for all); repeatable")
-    p.add_argument("--solved", type=float, default=900.0, help="eval return counted as solved")
+    p.add_argument("--solved", type=float, default=900.0,
+                   help="mean return counted as solved (held-out) / reached (eval)")
+    p.add_argument("--held-out-episodes", type=int, default=128,
+                   help="episodes that play.py runs the kept checkpoint for")
+    p.add_argument("--held-out-seed", type=int, default=12345,
+                   help="play.py's --seed: episodes no training evaluation saw")
     p.add_argument("--logs", default=None, help="keep each run's console output in this dir")
     p.add_argument("--json", help="write the result (and its markdown) here")
     p.add_argument("--note", action="append", default=[],
@@ -126,6 +259,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="keep the runs already in --json (same overrides) and add these")
     args = p.parse_args(argv)
     common.parse_sets(args.set)  # KEY=VALUE shape, one-line error otherwise
+    if args.held_out_episodes < 1:
+        common.bad_input(f"--held-out-episodes {args.held_out_episodes}: must be >= 1")
+    try:
+        plumbing = checkpoint_sets(args.set)
+    except ConfigError as e:  # an unknown key or a bad value
+        common.bad_input(str(e))
 
     result: dict[str, Any] = {
         "benchmark": "playground_envs",
@@ -134,6 +273,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          "--seed S --checkpoint-dir TMP --set run.progress=false",
         "machine": common.machine_info(),
         "sets": list(args.set),
+        "checkpoint_sets": plumbing,
         "solved": args.solved,
         "uptime_start": common.uptime(),
         "runs": [],
@@ -144,6 +284,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         if earlier["sets"] != result["sets"]:
             common.bad_input(f"--merge: {args.json} ran with --set {earlier['sets']}, "
                              f"not {result['sets']}")
+        if earlier.get("checkpoint_sets") != plumbing:
+            common.bad_input(f"--merge: {args.json} has no held-out evaluation with "
+                             f"{plumbing} (an older format): rerun its envs instead")
         result["runs"] = earlier["runs"]
         result["command"] = f"{earlier['command']}; then {result['command']}"
         result["uptime_start"] = earlier["uptime_start"]
@@ -154,13 +297,28 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         for env in args.envs:
             for seed in args.seeds:
                 common.log(f"{env} seed {seed}: training (log {logs / f'{env}-s{seed}.log'})")
-                run = train_env(env, seed, args.set, tmp, logs / f"{env}-s{seed}.log")
+                run = train_env(env, seed, args.set + plumbing, tmp, logs / f"{env}-s{seed}.log")
                 run["summary"] = summarize(run, args.solved)
                 s = run["summary"]
-                common.log(f"{env} seed {seed}: best {s['best_return']:.1f} at "
-                           f"{s['best_env_steps']:,} steps, final {s['final_return']:.1f}, "
-                           f"{'solved' if s['solved'] else 'not solved'}; "
+                common.log(f"{env} seed {seed}: best eval {s['best_return']:.1f} at "
+                           f"{s['best_env_steps']:,} steps, final {s['final_return']:.1f}; "
                            f"{run['process_s']:.0f} s")
+                steps_dir, kept = run.pop("steps_dir"), run.pop("kept")
+                try:
+                    iteration, env_steps = check_kept_best(kept, run["curve"])
+                except ValueError as e:
+                    raise SystemExit(f"error: {env} seed {seed}: {e}") from None
+                common.log(f"{env} seed {seed}: playing the kept checkpoint (iteration "
+                           f"{iteration}) for {args.held_out_episodes} held-out episodes")
+                held = play_held_out(env, steps_dir / str(iteration), args.held_out_episodes,
+                                     args.held_out_seed, logs / f"{env}-s{seed}-play.log")
+                held.pop("source")  # a temporary path
+                run["held_out"] = {"iteration": iteration, "env_steps": env_steps,
+                                   "kept_iterations": sorted(kept), **held,
+                                   "solved": held["mean_return"] >= args.solved}
+                common.log(f"{env} seed {seed}: held-out {held['mean_return']:.1f} ± "
+                           f"{held['std_return']:.1f} (min {held['min_return']:.0f}), "
+                           f"{'solved' if run['held_out']['solved'] else 'not solved'}")
                 result["runs"].append(run)
                 if args.json:  # partial results survive an interrupted sweep
                     common.write_json(args.json, result)
