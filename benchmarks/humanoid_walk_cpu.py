@@ -63,6 +63,41 @@ def cumulative_wall_time(rows: list[dict]) -> list[dict]:
     return out
 
 
+def stages(steps_dir: pathlib.Path, step: int) -> list[dict]:
+    """The training stages behind one checkpoint step, oldest first: {"run_dir", "step",
+    "provenance", "config"} each. A warm-started run (`--init-from`) follows its source
+    checkpoint (relative paths are the repository's, where the recipe runs)."""
+    from playground import runs
+
+    out = []
+    while True:
+        run_dir = steps_dir.parent
+        prov = json.loads((run_dir / "provenance.json").read_text())
+        cfg = runs.read_config(steps_dir, step)
+        out.insert(0, {"run_dir": run_dir, "step": step, "provenance": prov, "config": cfg})
+        source = (prov.get("init_from") or {}).get("checkpoint") or cfg["run"].get("init_from")
+        if not source:
+            return out
+        source = pathlib.Path(source)
+        steps_dir, step = runs.find_step(source if source.is_absolute()
+                                         else common.REPO_ROOT / source)
+
+
+def stage_rows(chain: list[dict]) -> list[dict]:
+    """The logged rows of every stage up to its step, one curve: a later stage's
+    iteration, env steps and wall time continue from where its source stopped; each
+    row says its `stage` (0 = the first)."""
+    out: list[dict] = []
+    for index, stage in enumerate(chain):
+        rows = [r for r in read_rows(stage["run_dir"] / "metrics.jsonl")
+                if r["iteration"] <= stage["step"]]
+        base = out[-1] if out else {"iteration": 0, "env_steps": 0, "wall_time": 0.0}
+        out += [{**r, "stage": index, "iteration": r["iteration"] + base["iteration"],
+                 "env_steps": r["env_steps"] + base["env_steps"],
+                 "wall_time": r["wall_time"] + base["wall_time"]} for r in rows]
+    return out
+
+
 def plot_curve(rows: list[dict], out: pathlib.Path, title: str) -> None:
     """2x2: episode return and vx_error (train, eval) against env steps and wall time."""
     import matplotlib
@@ -84,6 +119,9 @@ def plot_curve(rows: list[dict], out: pathlib.Path, title: str) -> None:
                     [r[train_key] for r in train if train_key in r], label="train (stochastic)")
             ax.plot([r[xkey] * scale for r in evals], [r[eval_key] for r in evals], "o-",
                     ms=3, label="eval (deterministic)")
+            for first, previous in zip(rows[1:], rows[:-1], strict=False):
+                if first.get("stage", 0) != previous.get("stage", 0):  # a warm start
+                    ax.axvline(previous[xkey] * scale, color="gray", ls="--", lw=1)
             ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
             if row == 1:
@@ -108,28 +146,37 @@ def ship(args) -> None:
     from playground import runs
 
     steps_dir, step = runs.find_step(args.run)
-    run_dir = steps_dir.parent
+    chain = stages(steps_dir, step)
+    run_dir, prov, cfg = chain[-1]["run_dir"], chain[-1]["provenance"], chain[-1]["config"]
     out = pathlib.Path(args.out)
     common.log(f"exporting {steps_dir / str(step)} -> {out}")
     export(steps_dir / str(step), out)
     shutil.copy(run_dir / "config.yaml", out / "config.yaml")
     shutil.copy(run_dir / "provenance.json", out / "provenance.json")
-    rows = [r for r in read_rows(run_dir / "metrics.jsonl") if r["iteration"] <= step]
+    rows = stage_rows(chain)
     with open(out / "metrics.jsonl", "w") as f:
         f.writelines(json.dumps(r) + "\n" for r in rows)
-    plot_curve(rows, out / "learning_curve.png", f"humanoid_walk_cpu, seed 0, up to iteration {step}")
+    plot_curve(rows, out / "learning_curve.png",
+               f"humanoid_walk_cpu, seed {cfg['run']['seed']}, up to iteration {rows[-1]['iteration']}"
+               + (f" ({len(chain)} stages)" if len(chain) > 1 else ""))
     last = rows[-1]
-    prov = json.loads((run_dir / "provenance.json").read_text())
-    cfg = runs.read_config(steps_dir, step)
     evals = [r for r in rows if "eval/episode_reward" in r]
     ev = evals[-1] if evals else {}
-    command = " ".join([".venv/bin/python", *prov["command"]])
-    resumes = "; ".join(
-        f"resumed at iteration {r['from_iteration']} with `{' '.join(r['command'])}` "
-        f"(git {r['git_commit'][:10]})" for r in prov.get("resumes", []))
-    # the LR schedule is constant, so a straight run told to stop here trains the same steps
-    reproduce = (f"{command} --num-iterations {step}"
-                 if cfg["ppo"]["lr_schedule"] == "constant" else command)
+    commands, reproduce, resumes = [], [], []
+    for index, stage in enumerate(chain):
+        command = " ".join([".venv/bin/python", *stage["provenance"]["command"]])
+        label = "" if len(chain) == 1 else (
+            f"stage {index + 1}: " if index == 0 else
+            f"stage {index + 1} (a warm start from stage {index}'s iteration {chain[index - 1]['step']}): ")
+        commands.append(f"{label}`{command}`")
+        resumes += [f"{label}resumed at iteration {r['from_iteration']} with "
+                    f"`{' '.join(r['command'])}` (git {r['git_commit'][:10]})"
+                    for r in stage["provenance"].get("resumes", [])]
+        # the LR schedule is constant, so a straight run told to stop here trains the same steps
+        reproduce.append(f"`{command} --num-iterations {stage['step']}`"
+                         if stage["config"]["ppo"]["lr_schedule"] == "constant" else f"`{command}`")
+    stage_steps = "" if len(chain) == 1 else (
+        f" (iterations of the last stage; {last['iteration']} over all stages)")
     dirty = (" (the shared working tree had uncommitted work of other tasks)"
              if prov.get("git_dirty") else "")
     recipe_commit = subprocess.run(
@@ -142,11 +189,11 @@ Trained on a shared 2-core CPU with `configs/humanoid_walk_cpu.yaml` (a copy is
 
 | | |
 |---|---|
-| training command | `{command}` |
+| training command | {"; ".join(commands)} |
 | seed | {cfg['run']['seed']} |
-| resumes | {resumes or "none"} |
-| reproduce this step in one run | `{reproduce}` |
-| checkpoint | iteration {step} of run `{run_dir.name}`{args.why} |
+| resumes | {"; ".join(resumes) or "none"} |
+| reproduce this step {"in one run" if len(chain) == 1 else "(one run per stage, in order)"} | {" then ".join(reproduce)} |
+| checkpoint | iteration {step} of run `{run_dir.name}`{stage_steps}{args.why} |
 | env steps | {last['env_steps']:,} |
 | wall time | {last['wall_time'] / 60:.1f} min over all segments (compile included; the CPU was shared with other jobs) |
 | code | git {prov['git_commit'][:10]}{dirty}; the recipe `configs/humanoid_walk_cpu.yaml` as trained is in commit {recipe_commit} |
@@ -187,8 +234,9 @@ def evaluate(args) -> None:
         summary = play.play(play.parse_args(argv), log=common.log)
         summary["label"] = label
         rows.append(summary)
-        common.log(json.dumps({k: summary[k] for k in ("survival_rate", "vx_error", "vx_mean",
-                                                       "yaw_rate_error", "mean_episode_length")}))
+        common.log(json.dumps({k: summary[k] for k in (
+            "survival_rate", "vx_error", "vx_mean", "yaw_rate_error", "yaw_rate_mean",
+            "mean_episode_length")}))
     prov = json.loads((pathlib.Path(args.policy) / "provenance.json").read_text())
     result = {"name": "humanoid_walk_cpu", "machine": common.machine_info(),
               "command": common.command_line("humanoid_walk_cpu.py"), "policy": str(args.policy),
@@ -260,12 +308,12 @@ def reproduce(args) -> None:
         export(steps_dir / str(step), pathlib.Path(tmp), quiet=True)
         with np.load(pathlib.Path(tmp) / "policy.npz") as a, np.load(policy / "policy.npz") as b:
             arrays = compare_arrays(dict(a), dict(b))
-    ours = read_rows(run_dir / "metrics.jsonl")
+    ours = stage_rows(stages(steps_dir, step))
     shipped = read_rows(policy / "metrics.jsonl")
-    metrics = compare_metrics([r for r in ours if r["iteration"] <= step], shipped)
+    metrics = compare_metrics(ours, shipped)
     prov = json.loads((run_dir / "provenance.json").read_text())
     shipped_prov = json.loads((policy / "provenance.json").read_text())
-    at_step = {r["iteration"]: r for r in ours}.get(step, {})
+    at_step = ours[-1]
     shipped_last = shipped[-1]
     bitwise = all(v == 0.0 for v in arrays.values())
     result = {
@@ -318,10 +366,11 @@ def to_markdown(result: dict, policy: pathlib.Path) -> str:
     rows = result["rows"]
     table = common.markdown_table(
         ["agent", "command (vx, vy, yaw)", "survival", "mean length", "vx mean m/s",
-         "vx_error m/s", "yaw_rate_error rad/s", "foot_slip m/s", "action_rate", "return"],
+         "vx_error m/s", "yaw mean rad/s", "yaw_rate_error rad/s", "foot_slip m/s",
+         "action_rate", "return"],
         [[r["agent"], ", ".join(f"{c:g}" for c in r["command"]), _f(r["survival_rate"], 2),
           f"{r['mean_episode_length']:.0f}", _f(r["vx_mean"]), _f(r["vx_error"]),
-          _f(r["yaw_rate_error"]), _f(r["foot_slip"]), _f(r["action_rate"], 2),
+          _f(r.get("yaw_rate_mean")), _f(r["yaw_rate_error"]), _f(r["foot_slip"]), _f(r["action_rate"], 2),
           f"{r['mean_return']:.0f}"] for r in rows])
     head = rows[0]
     met = (head["survival_rate"] >= GOAL["survival_rate"] and head["vx_error"] <= GOAL["vx_error"])
@@ -350,7 +399,9 @@ def to_markdown(result: dict, policy: pathlib.Path) -> str:
         f"{head['vx_error']:.3f} m/s: **{'met' if met else 'not met'}**.",
         "vx_error is the per-step |commanded - actual| forward speed of the pelvis (heading "
         "frame), averaged over alive steps, so gait oscillation and the start from rest count; "
-        "vx mean shows the average speed reached.",
+        "vx mean shows the average speed reached. yaw_rate_error likewise counts the yaw "
+        "wobble of each step (the zero-yaw rows show its size); yaw mean is the average "
+        "turning rate reached.",
         "",
         "![learning curve](../policies/humanoid_walk_cpu/learning_curve.png) "
         "![walking](../policies/humanoid_walk_cpu/walk_frames.png)",

@@ -301,6 +301,7 @@ class Run:
             return jax.make_array_from_callback(value.shape, leaf.sharding, lambda i: value[i])
 
         carry = jax.tree_util.tree_map_with_path(take, carry)
+        self.provenance["init_from"] = {"checkpoint": str(source), "iteration": step}
         self.log(f"warm start: policy, value function and observation normalizer from {source}")
         return carry
 

@@ -3,6 +3,8 @@ function and observation normalizer, with everything else fresh."""
 
 from __future__ import annotations
 
+import json
+
 import jax
 import numpy as np
 import pytest
@@ -53,6 +55,9 @@ def test_a_warm_start_takes_params_and_normalizer_and_starts_the_rest_fresh(sour
     # the source's statistics, not a fresh normalizer's zeros
     assert any(np.any(np.asarray(x) != 0) for x in jax.tree_util.tree_leaves(trained.normalizer.mean))
     assert config.load_yaml(run_dir / "config.yaml")["run"]["init_from"] == str(tmp / "source")
+    history = json.loads((run_dir / "provenance.json").read_text())
+    assert history["init_from"] == {"checkpoint": str(tmp / "source" / "checkpoints" / "8"),
+                                    "iteration": 8}
 
 
 def test_a_warm_start_from_another_network_or_nowhere_is_a_one_line_error(source):
