@@ -266,22 +266,26 @@ def compare_arrays(ours: dict, shipped: dict) -> dict:
 
 
 def compare_metrics(ours: list[dict], shipped: list[dict]) -> dict:
-    """Rows of the same iteration: how many match in every numeric metric except the
-    clock's (TIMING_KEYS), and the first iteration (and keys) where they do not."""
+    """Rows of the same iteration: how many match in every numeric metric both logged
+    except the clock's (TIMING_KEYS), the first iteration (and keys) where they do not,
+    and the metrics only one side logged (added to the code in between)."""
     by_iteration = {r["iteration"]: r for r in shipped}
-    shared, equal, first = 0, 0, None
+    shared, equal, first, only = 0, 0, None, set()
     for row in ours:
         other = by_iteration.get(row["iteration"])
         if other is None:
             continue
         shared += 1
-        keys = [k for k in row if k not in TIMING_KEYS and isinstance(row[k], int | float)]
-        differ = [k for k in keys if other.get(k) != row[k]]
+        only |= set(row) ^ set(other)
+        keys = [k for k in row if k in other and k not in TIMING_KEYS
+                and isinstance(row[k], int | float)]
+        differ = [k for k in keys if other[k] != row[k]]
         if differ:
             first = first or {"iteration": row["iteration"], "keys": differ[:8]}
         else:
             equal += 1
-    return {"shared_rows": shared, "equal_rows": equal, "first_difference": first}
+    return {"shared_rows": shared, "equal_rows": equal, "first_difference": first,
+            "logged_by_one_side": sorted(only)}
 
 
 def _history(prov: dict) -> str:
@@ -327,7 +331,9 @@ def reproduce(args) -> None:
         "arrays_max_abs_difference": arrays, "bitwise_equal": bitwise, "metrics": metrics,
     }
     metrics_line = (f"{metrics['equal_rows']} of {metrics['shared_rows']} logged rows equal in "
-                    "every metric but the clock's (wall time, sps, eta)" + (
+                    "every metric both logged but the clock's (wall time, sps, eta)" + (
+                        "" if not metrics["logged_by_one_side"] else
+                        f"; logged by one side only: {', '.join(metrics['logged_by_one_side'])}") + (
                         "" if metrics["first_difference"] is None else
                         f"; first difference at iteration {metrics['first_difference']['iteration']}"
                         f" ({', '.join(metrics['first_difference']['keys'])})"))

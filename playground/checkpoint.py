@@ -184,13 +184,27 @@ class Checkpointer:
         self.manager.close()
 
 
+def _saved_leaves(directory: pathlib.Path, step: int) -> dict[str, Any]:
+    """{flat key: array metadata} of one step's carry, read from its metadata only."""
+    saved = ocp.PyTreeCheckpointHandler().metadata(directory / str(step) / "carry")
+    return getattr(saved, "tree", saved)
+
+
+#: Carry leaves a checkpoint may lack: env state a later version of an env added (e.g. a
+#: running average a new reward term reads); they start at zero, as at an env reset.
+ADDED_STATE_PREFIXES = (".env_state.", ".env_state[")
+
+
 def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
             shardings=None) -> dict[str, Any]:
-    """Restore one step (newest if `step` is None): {"step", "carry", "config", "spec", "metrics"}.
+    """Restore one step (newest if `step` is None): {"step", "carry", "config", "spec",
+    "metrics", "added"}.
 
     `abstract_carry` gives the tree structure, shapes and dtypes
-    (e.g. `jax.eval_shape(train_fns.init, key)`); a leaf of another shape or dtype
-    is a ValueError naming it. The carry comes back as numpy arrays, or, with
+    (e.g. `jax.eval_shape(train_fns.init, key)`); a leaf of another shape or dtype, or a
+    missing leaf outside the env state, is a ValueError naming it. Env-state leaves the
+    checkpoint lacks (state added to the env since it was saved) come back as zeros and
+    are listed under "added". The carry comes back as numpy arrays, or, with
     `shardings` (a tree like `abstract_carry`), as jax.Arrays placed in them, each
     process reading only the shards it holds (zero-size leaves stay numpy zeros).
     """
@@ -209,10 +223,19 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
                 key: leaf for key, leaf in _flatten_abstract(abstract_carry, shardings).items()
                 if math.prod(leaf.shape)
             }
+        saved = _saved_leaves(directory, step)
+        added = sorted(key for key in target if key not in saved)
+        lost = [key for key in added if not key.startswith(ADDED_STATE_PREFIXES)]
+        if lost:
+            raise ValueError(f"checkpoint {directory / str(step)} has no {lost[0]}: it belongs "
+                             "to another setup")
+        target = {key: leaf for key, leaf in target.items() if key in saved}
         restored = manager.restore(
             step,
             args=ocp.args.Composite(
-                carry=ocp.args.StandardRestore(target),
+                carry=ocp.args.PyTreeRestore(
+                    item=target, partial_restore=True,
+                    restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
                 config=ocp.args.JsonRestore(),
                 spec=ocp.args.JsonRestore(),
             ),
@@ -225,6 +248,7 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
         "config": restored["config"],
         "spec": restored["spec"],
         "metrics": read_metrics(directory, step),
+        "added": added,
     }
 
 
@@ -237,14 +261,13 @@ def restore_parts(directory: pathlib.Path, step: int, prefixes: tuple[str, ...]
     directory = pathlib.Path(directory).resolve()
     manager = ocp.CheckpointManager(directory, item_names=ITEMS)
     try:
-        saved = ocp.PyTreeCheckpointHandler().metadata(directory / str(step) / "carry")
-        saved = getattr(saved, "tree", saved)  # {flat key: array metadata}
-        target = {key: np.zeros(leaf.shape, leaf.dtype) for key, leaf in saved.items()
+        target = {key: np.zeros(leaf.shape, leaf.dtype)
+                  for key, leaf in _saved_leaves(directory, step).items()
                   if key.startswith(prefixes)}
         restored = manager.restore(step, args=ocp.args.Composite(
             carry=ocp.args.PyTreeRestore(
                 item=target, partial_restore=True,
-                restore_args={key: ocp.RestoreArgs(restore_type=np.ndarray) for key in target}),
+                restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
             spec=ocp.args.JsonRestore(),
         ))
     finally:

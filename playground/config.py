@@ -153,6 +153,14 @@ SCHEMA = Section(
                 "tracking_sigma_yaw": Field(
                     float, 0.25, "width of the yaw-rate tracking reward (rad^2/s^2)"
                 ),
+                "yaw_average_seconds": Field(
+                    float, 0.5, "time constant of the averaged yaw rate that "
+                    "reward term tracking_ang_vel_avg tracks (a gait cycle or so: the yaw "
+                    "wobble of each step averages out, the turn stays)"
+                ),
+                "tracking_sigma_yaw_avg": Field(
+                    float, 0.05, "width of the averaged yaw-rate tracking reward (rad^2/s^2)"
+                ),
                 "base_height_target": Field(
                     float,
                     None,
@@ -1170,6 +1178,9 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
     _require(lo_delay >= 0, f"env.action_delay_steps must be >= 0, got {lo_delay}")
     _require(env.sim_dt > 0, f"env.sim_dt must be > 0, got {env.sim_dt}")
     _require(env.ctrl_dt > 0, f"env.ctrl_dt must be > 0, got {env.ctrl_dt}")
+    for key in ("tracking_sigma", "tracking_sigma_yaw", "tracking_sigma_yaw_avg",
+                "yaw_average_seconds"):
+        _require(env[key] > 0, f"env.{key} must be > 0, got {env[key]}")
     ratio = env.ctrl_dt / env.sim_dt
     _require(
         round(ratio) >= 1 and abs(ratio - round(ratio)) <= 1e-6,

@@ -338,6 +338,9 @@ class Run:
                  + (f" ({dropped} logged rows past it dropped: they are recomputed)" if dropped else ""))
         for change in changes:
             self.log(f"resume: {change}")
+        if restored["added"]:
+            self.log(f"resume: the checkpoint predates env state {', '.join(restored['added'])}: "
+                     "it starts at zero (as at an env reset), so this resume is not exact")
         return run_dir, self.place(restored["carry"])
 
     def train(self) -> RunResult:

@@ -98,3 +98,27 @@ def test_restore_names_a_leaf_of_another_shape(tmp_path):
     other = _carry().replace(params={"w": jnp.zeros((2, 4)), "b": jnp.ones(3)})
     with pytest.raises(ValueError, match=r"\['w'\]"):
         checkpoint.restore(tmp_path / "ck", other)
+
+
+@struct.dataclass
+class EnvCarry:
+    params: dict
+    env_state: dict
+
+
+def test_env_state_added_since_the_save_restores_as_zeros_and_other_gaps_are_errors(tmp_path):
+    saved = EnvCarry(params={"w": jnp.ones(2)}, env_state={"phase": jnp.full(3, 0.5)})
+    saver = checkpoint.Checkpointer(tmp_path / "ck")
+    saver.save(1, saved, {}, {}, {})
+    saver.close()
+    newer = EnvCarry(params={"w": jnp.zeros(2)},
+                     env_state={"phase": jnp.zeros(3), "yaw_rate_avg": jnp.ones(3)})
+    out = checkpoint.restore(tmp_path / "ck", newer)
+    assert out["added"] == [".env_state['yaw_rate_avg']"]
+    np.testing.assert_array_equal(out["carry"].env_state["yaw_rate_avg"], np.zeros(3))
+    np.testing.assert_array_equal(out["carry"].env_state["phase"], np.full(3, 0.5))
+    np.testing.assert_array_equal(out["carry"].params["w"], np.ones(2))
+    assert checkpoint.restore(tmp_path / "ck", saved)["added"] == []
+    wider = EnvCarry(params={"w": jnp.zeros(2), "b": jnp.zeros(2)}, env_state=saved.env_state)
+    with pytest.raises(ValueError, match=r"has no \.params\['b'\]: it belongs to another setup"):
+        checkpoint.restore(tmp_path / "ck", wider)

@@ -140,6 +140,9 @@ class LocomotionEnv(Env):
         self.swing_height = float(env_cfg.gait.swing_height)
         self.tracking_sigma = float(env_cfg.tracking_sigma)
         self.tracking_sigma_yaw = float(env_cfg.tracking_sigma_yaw)
+        self.tracking_sigma_yaw_avg = float(env_cfg.tracking_sigma_yaw_avg)
+        # exponential moving average of the yaw rate, one update per control step
+        self.yaw_average_alpha = float(min(1.0, self.ctrl_dt / float(env_cfg.yaw_average_seconds)))
         self.air_time_target = float(env_cfg.feet_air_time_target)
         self.noise_scale = float(env_cfg.noise.scale)
         self.noise = {k: float(env_cfg.noise[k]) for k in ("gyro", "gravity", "joint_pos", "joint_vel")}
@@ -223,7 +226,7 @@ class LocomotionEnv(Env):
         }
         self.action_size = n
         self.reward_terms = (
-            "tracking_lin_vel", "tracking_ang_vel", "lin_vel_z", "ang_vel_xy", "upright",
+            "tracking_lin_vel", "tracking_ang_vel", "tracking_ang_vel_avg", "lin_vel_z", "ang_vel_xy", "upright",
             "base_height", "action_rate", "torque", "joint_limits", "pose", "feet_air_time",
             "feet_slip", "feet_phase", "alive", "termination",
         )
@@ -399,6 +402,7 @@ class LocomotionEnv(Env):
             "feet_contact": jnp.ones((len(self.feet),), F32),
             "push_countdown": push_steps.astype(jnp.int32),
             "obs_history": jnp.zeros((self.history, self.frame_size), F32),
+            "yaw_rate_avg": F32(0.0),
         }
         # the first frame fills the whole history
         obs, info = self._observe(self._sensors(data), info, key_obs)
@@ -463,6 +467,9 @@ class LocomotionEnv(Env):
         cmd = info["command"]
         lin_err = jnp.sum(jnp.square(cmd[:2] - sensors["linvel"][:2]))
         yaw_err = jnp.square(cmd[2] - sensors["yaw_rate"])
+        yaw_avg = info["yaw_rate_avg"] + self.yaw_average_alpha * (
+            sensors["yaw_rate"] - info["yaw_rate_avg"])
+        info["yaw_rate_avg"] = yaw_avg
         moving = (jnp.linalg.norm(cmd) > 0.05).astype(F32)
         feet_vel = self._feet_velocity(data)[:, :2]  # [nf, 2] m/s
         feet_speed = jnp.linalg.norm(feet_vel, axis=-1)  # [nf] m/s
@@ -479,6 +486,8 @@ class LocomotionEnv(Env):
         raw = {
             "tracking_lin_vel": jnp.exp(-lin_err / self.tracking_sigma),
             "tracking_ang_vel": jnp.exp(-yaw_err / self.tracking_sigma_yaw),
+            "tracking_ang_vel_avg": jnp.exp(-jnp.square(cmd[2] - yaw_avg)
+                                            / self.tracking_sigma_yaw_avg),
             "lin_vel_z": jnp.square(sensors["linvel"][2]),
             "ang_vel_xy": jnp.sum(jnp.square(sensors["angvel_body"][:2])),
             "upright": jnp.sum(jnp.square(sensors["gravity"][:2])),

@@ -25,6 +25,7 @@ def env():
         ("domain_randomization.push_velocity", 0.0),
         ("env.command.resample_seconds", 0.02),  # a new command every step
         ("reward_weights.feet_phase", 1.0),
+        ("reward_weights.tracking_ang_vel_avg", 1.0),
     ])
     return registry.get_task("humanoid_walk").make_env(cfg)
 
@@ -161,3 +162,20 @@ def test_feet_phase_reward_asks_the_swing_foot_to_lift(env, fns, reset_held):
     got = np.asarray(nxt.metrics["reward/feet_phase"])
     np.testing.assert_allclose(got, expected, rtol=1e-4)
     assert np.all(np.abs(lift) < 0.01) and np.all((got > 0.05) & (got < 0.13))
+
+
+def test_averaged_yaw_rate_reward_tracks_the_turn_not_the_wobble(env, fns, reset_held):
+    """avg' = avg + a (yaw - avg) with a = ctrl_dt / yaw_average_seconds = 0.02 / 0.5 = 0.04;
+    the term is exp(-(command - avg')^2 / 0.05): at avg' = 0.5 = the command it is 1."""
+    _, step, _ = fns
+    assert env.yaw_average_alpha == pytest.approx(0.04)
+    state = reset_held(jax.random.PRNGKey(11), jnp.array([0.0, 0.0, 0.5]))
+    info = dict(state.info)
+    info["yaw_rate_avg"] = jnp.array([0.0, 0.3, 0.5])
+    nxt = step(state.replace(info=info), jnp.zeros((B, env.action_size)))
+    yaw = np.asarray(nxt.metrics["yaw_rate"])
+    avg = np.array([0.0, 0.3, 0.5]) + 0.04 * (yaw - np.array([0.0, 0.3, 0.5]))
+    np.testing.assert_allclose(np.asarray(nxt.info["yaw_rate_avg"]), avg, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(nxt.metrics["reward/tracking_ang_vel_avg"]),
+                               np.exp(-(0.5 - avg) ** 2 / 0.05), rtol=1e-5)
+    assert np.ptp(yaw) > 0.05  # the envs' rates differ, so each env's own average is used
