@@ -198,6 +198,10 @@ SCHEMA = Section(
                         "zero_probability": Field(
                             float, 0.1, "probability that a sampled command is standing still"
                         ),
+                        "turn_in_place_probability": Field(
+                            float, 0.0, "probability that a sampled command turns in place "
+                            "(vx = vy = 0, yaw rate as sampled)"
+                        ),
                     },
                 ),
                 "termination": Section(
@@ -1178,6 +1182,9 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
     _require(lo_delay >= 0, f"env.action_delay_steps must be >= 0, got {lo_delay}")
     _require(env.sim_dt > 0, f"env.sim_dt must be > 0, got {env.sim_dt}")
     _require(env.ctrl_dt > 0, f"env.ctrl_dt must be > 0, got {env.ctrl_dt}")
+    for key in ("zero_probability", "turn_in_place_probability"):
+        prob = env.command[key]
+        _require(0.0 <= prob <= 1.0, f"env.command.{key} must be in [0, 1], got {prob}")
     for key in ("tracking_sigma", "tracking_sigma_yaw", "tracking_sigma_yaw_avg",
                 "yaw_average_seconds"):
         _require(env[key] > 0, f"env.{key} must be > 0, got {env[key]}")

@@ -151,6 +151,7 @@ class LocomotionEnv(Env):
         )
         self.resample_steps = max(1, int(round(env_cfg.command.resample_seconds / self.ctrl_dt)))
         self.zero_command_prob = float(env_cfg.command.zero_probability)
+        self.turn_in_place_prob = float(env_cfg.command.turn_in_place_probability)
         self.min_height = float(env_cfg.termination.min_base_height)
         self.max_tilt = float(env_cfg.termination.max_tilt)
         self.dr = cfg.domain_randomization
@@ -286,6 +287,9 @@ class LocomotionEnv(Env):
         key_cmd, key_zero = jax.random.split(key)
         lo, hi = self.command_ranges[:, 0], self.command_ranges[:, 1]
         cmd = jax.random.uniform(key_cmd, (3,), F32, lo, hi)
+        # its own stream (folded in), so a recipe without turns in place draws as before
+        in_place = jax.random.uniform(jax.random.fold_in(key, 1), (), F32) < self.turn_in_place_prob
+        cmd = jnp.where(in_place, cmd * jnp.array([0.0, 0.0, 1.0], F32), cmd)
         zero = jax.random.uniform(key_zero, (), F32) < self.zero_command_prob
         return jnp.where(zero, jnp.zeros_like(cmd), cmd)
 

@@ -179,3 +179,28 @@ def test_averaged_yaw_rate_reward_tracks_the_turn_not_the_wobble(env, fns, reset
     np.testing.assert_allclose(np.asarray(nxt.metrics["reward/tracking_ang_vel_avg"]),
                                np.exp(-(0.5 - avg) ** 2 / 0.05), rtol=1e-5)
     assert np.ptp(yaw) > 0.05  # the envs' rates differ, so each env's own average is used
+
+
+def test_turn_in_place_commands_keep_the_yaw_and_leave_other_draws_alone(env):
+    """With turn_in_place_probability p a command is (0, 0, yaw) with chance p; at p = 0
+    every command equals the sampler's draw before the option existed."""
+    keys = jax.random.split(jax.random.PRNGKey(12), 400)
+    lo, hi = env.command_ranges[:, 0], env.command_ranges[:, 1]
+
+    def before(key):  # the sampler as it was: uniform in the ranges, zeroed with zero_probability
+        key_cmd, key_zero = jax.random.split(key)
+        cmd = jax.random.uniform(key_cmd, (3,), jnp.float32, lo, hi)
+        zero = jax.random.uniform(key_zero, (), jnp.float32) < env.zero_command_prob
+        return jnp.where(zero, jnp.zeros_like(cmd), cmd)
+
+    assert env.turn_in_place_prob == 0.0
+    np.testing.assert_array_equal(np.asarray(jax.vmap(env._sample_command)(keys)),
+                                  np.asarray(jax.vmap(before)(keys)))
+    cfg = config.resolve(None, [("env.task", "humanoid_walk"),
+                                ("env.command.turn_in_place_probability", 0.5)])
+    turning = registry.get_task("humanoid_walk").make_env(cfg)
+    got, old = np.asarray(jax.vmap(turning._sample_command)(keys)), np.asarray(jax.vmap(before)(keys))
+    in_place = (got[:, 0] == 0) & (got[:, 1] == 0) & (got[:, 2] != 0)
+    assert 0.35 < in_place.mean() < 0.55  # 0.5 of the 0.9 not zeroed: 0.45
+    np.testing.assert_array_equal(got[:, 2], old[:, 2])  # the yaw rate is the same draw
+    np.testing.assert_array_equal(got[~in_place], old[~in_place])
