@@ -36,7 +36,8 @@ POLICY_DIR = common.REPO_ROOT / "policies" / "humanoid_walk_cpu"
 RESULTS = common.REPO_ROOT / "benchmarks" / "results"
 #: (label, command VX,VY,YAW) evaluated for the trained policy; the first is the headline.
 COMMANDS = [("vx 0.3", "0.3,0,0"), ("vx 0.1", "0.1,0,0"), ("vx 0.4", "0.4,0,0"),
-            ("yaw 0.5 (vx 0)", "0,0,0.5"), ("vx 0.3 + yaw 0.5", "0.3,0,0.5")]
+            ("yaw 0.5 (vx 0)", "0,0,0.5"), ("yaw -0.5 (vx 0)", "0,0,-0.5"),
+            ("vx 0.3 + yaw 0.5", "0.3,0,0.5")]
 GOAL = {"survival_rate": 0.95, "vx_error": 0.08}
 #: logged metrics that come from the wall clock, not from training
 TIMING_KEYS = ("wall_time", "train/sps", "eta_seconds")
