@@ -190,6 +190,18 @@ def _saved_leaves(directory: pathlib.Path, step: int) -> dict[str, Any]:
     return getattr(saved, "tree", saved)
 
 
+def _restore_leaves(manager: ocp.CheckpointManager, step: int, target: dict[str, Any],
+                    items: tuple[str, ...]) -> dict[str, Any]:
+    """The carry leaves named in `target` (flat keys; the checkpoint's others are not
+    read) and the JSON `items` of one step."""
+    return manager.restore(step, args=ocp.args.Composite(
+        carry=ocp.args.PyTreeRestore(
+            item=target, partial_restore=True,
+            restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
+        **{item: ocp.args.JsonRestore() for item in items},
+    ))
+
+
 #: Carry leaves a checkpoint may lack: env state a later version of an env added (e.g. a
 #: running average a new reward term reads); they start at zero, as at an env reset.
 ADDED_STATE_PREFIXES = (".env_state.", ".env_state[")
@@ -230,16 +242,7 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
             raise ValueError(f"checkpoint {directory / str(step)} has no {lost[0]}: it belongs "
                              "to another setup")
         target = {key: leaf for key, leaf in target.items() if key in saved}
-        restored = manager.restore(
-            step,
-            args=ocp.args.Composite(
-                carry=ocp.args.PyTreeRestore(
-                    item=target, partial_restore=True,
-                    restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
-                config=ocp.args.JsonRestore(),
-                spec=ocp.args.JsonRestore(),
-            ),
-        )
+        restored = _restore_leaves(manager, step, target, ("config", "spec"))
     finally:
         manager.close()
     return {
@@ -264,12 +267,7 @@ def restore_parts(directory: pathlib.Path, step: int, prefixes: tuple[str, ...]
         target = {key: np.zeros(leaf.shape, leaf.dtype)
                   for key, leaf in _saved_leaves(directory, step).items()
                   if key.startswith(prefixes)}
-        restored = manager.restore(step, args=ocp.args.Composite(
-            carry=ocp.args.PyTreeRestore(
-                item=target, partial_restore=True,
-                restore_args=ocp.checkpoint_utils.construct_restore_args(target)),
-            spec=ocp.args.JsonRestore(),
-        ))
+        restored = _restore_leaves(manager, step, target, ("spec",))
     finally:
         manager.close()
     return {key: np.asarray(value) for key, value in restored["carry"].items()}, restored["spec"]

@@ -19,9 +19,9 @@ The last stdout line is one JSON object: survival_rate (fraction of episodes tha
 terminated), mean_episode_length, mean_return, and, averaged over each episode's alive
 steps then over episodes (as the trainer's eval/* metrics are): vx_error (|commanded -
 actual| forward speed of the root in the heading frame, m/s, per control step), vx_mean,
-yaw_rate_error (rad/s), yaw_rate_mean (the world yaw rate reached, rad/s), foot_slip (mean horizontal speed of feet in contact, m/s),
-action_rate (sum over joints of the squared action change per step), and reward_terms
-(each weighted reward term per step).
+yaw_rate_error (rad/s), yaw_rate_mean (the world yaw rate reached, rad/s), foot_slip
+(mean horizontal speed of feet in contact, m/s), action_rate (sum over joints of the
+squared action change per step), and reward_terms (each weighted reward term per step).
 
 `--video` renders episode 0 with MuJoCo's offscreen renderer (the CLI sets MUJOCO_GL=egl
 when unset; `MUJOCO_GL=osmesa` works too) and writes an mp4. `--record` writes an npz with

@@ -227,9 +227,9 @@ class LocomotionEnv(Env):
         }
         self.action_size = n
         self.reward_terms = (
-            "tracking_lin_vel", "tracking_ang_vel", "tracking_ang_vel_avg", "lin_vel_z", "ang_vel_xy", "upright",
-            "base_height", "action_rate", "torque", "joint_limits", "pose", "feet_air_time",
-            "feet_slip", "feet_phase", "alive", "termination",
+            "tracking_lin_vel", "tracking_ang_vel", "tracking_ang_vel_avg", "lin_vel_z",
+            "ang_vel_xy", "upright", "base_height", "action_rate", "torque", "joint_limits",
+            "pose", "feet_air_time", "feet_slip", "feet_phase", "alive", "termination",
         )
         self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate", "yaw_rate_error",
                              "base_height", "foot_slip", "action_rate")
