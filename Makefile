@@ -22,7 +22,7 @@ verify: install
 	$(PY) playground/train.py --verify
 
 test: install
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 test-fast: install
 	$(PY) -m pytest -q -m "not slow"

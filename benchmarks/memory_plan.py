@@ -39,7 +39,8 @@ def measure(num_envs: int, config_file) -> dict[str, Any]:
     ])
     run = training.Run(cfg, ["memory_plan"], log=lambda *_: None)
     carry = jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)
-    compiled = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(carry).compile()
+    compiled = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
+        carry, run.total_iterations).compile()
     mem = compiled.memory_analysis()
     row = {
         "num_envs": num_envs,

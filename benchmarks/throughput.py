@@ -66,12 +66,13 @@ def make_trainer_call(run):
     state = {"carry": jax.jit(run.fns.init)(run.key_init)}
     first = jax.tree_util.tree_map(lambda x: x.copy(), state["carry"])  # survives donation
     t = time.perf_counter()
-    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(state["carry"]).compile()
+    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
+        state["carry"], run.total_iterations).compile()
     compile_s = time.perf_counter() - t
 
     def call():
         t = time.perf_counter()
-        state["carry"], metrics = chunk(state["carry"])
+        state["carry"], metrics = chunk(state["carry"], run.total_iterations)
         metrics = jax.device_get(metrics)  # the run loop fetches metrics every chunk
         dt = time.perf_counter() - t
         return dt, float(np.sum(metrics["episodes"])), float(np.sum(metrics["active"]))

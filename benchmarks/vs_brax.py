@@ -181,13 +181,14 @@ def run_ours(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
         raise RuntimeError("chunk size does not match the progress interval")
     carry = jax.jit(run.fns.init)(run.key_init)
     t = time.perf_counter()
-    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(carry).compile()
+    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
+        carry, run.total_iterations).compile()
     compile_s = time.perf_counter() - t
     points, params = [], {}
     if capture:
         params[0] = jax.device_get((carry.normalizer, carry.params.policy, carry.params.value))
     for _ in range(run.derived.num_chunks):
-        carry, metrics = chunk(carry)
+        carry, metrics = chunk(carry, run.total_iterations)
         jax.device_get(metrics)  # what the run loop does every chunk
         steps = int(carry.iteration) * run.derived.env_steps_per_iteration
         points.append((time.perf_counter() - t0, steps))

@@ -185,6 +185,8 @@ class Run:
                                      warning.lineno)
         key = jax.random.PRNGKey(int(cfg.run.seed))
         self.key_init, self.key_eval = jax.random.split(key)
+        #: train_chunk's argument, not a constant of its program (see train_chunk)
+        self.total_iterations = jnp.asarray(self.derived.total_iterations, jnp.int32)
         self.abstract_carry = jax.eval_shape(self.fns.init, self.key_init)
         self.mesh = make_mesh(cfg)
         self.num_devices = int(self.mesh.devices.size)
@@ -198,17 +200,29 @@ class Run:
         self.compile_time = 0.0
 
     # --- compiled functions (each compiled once, ahead of time) -----------------
+    def lower(self, carry) -> tuple[jax.stages.Lowered, jax.stages.Lowered]:
+        """The chunk and evaluation programs for `carry`, lowered (not yet compiled).
+
+        What the persistent compilation cache keys on: a fresh carry and a restored one,
+        and runs that differ only in `ppo.num_iterations`, lower to the same programs.
+        """
+        chunk = jax.jit(self.fns.train_chunk, donate_argnums=0,
+                        in_shardings=(self.shardings, self._replicated),
+                        out_shardings=(self.shardings, self._replicated)
+                        ).lower(carry, self.total_iterations)
+        evaluate = jax.jit(self.fns.evaluate, in_shardings=(self.shardings, self._replicated),
+                           out_shardings=self._replicated).lower(carry, self.key_eval)
+        return chunk, evaluate
+
     def _compile(self, carry):
         """Compile the chunk and the evaluation side by side (XLA releases the GIL)."""
         t = time.monotonic()
-        chunk = jax.jit(self.fns.train_chunk, donate_argnums=0, in_shardings=(self.shardings,),
-                        out_shardings=(self.shardings, self._replicated)).lower(carry)
-        evaluate = jax.jit(self.fns.evaluate, in_shardings=(self.shardings, self._replicated),
-                           out_shardings=self._replicated).lower(carry, self.key_eval)
+        chunk, evaluate = self.lower(carry)
         with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
             chunk_future = pool.submit(chunk.compile)
             eval_future = pool.submit(evaluate.compile)
-            self._chunk, self._eval = chunk_future.result(), eval_future.result()
+            chunk, self._eval = chunk_future.result(), eval_future.result()
+        self._chunk = lambda carry: chunk(carry, self.total_iterations)
         self.compile_time += time.monotonic() - t
 
     def place(self, carry) -> TrainCarry:

@@ -58,3 +58,30 @@ def test_max_bad_updates_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
     assert [r["train/bad_updates"] for r in rows] == [0.0, 0.0, 4.0]
     good = run.restore(steps_dir)["carry"]
     assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(good.params))
+
+
+def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run():
+    """One compiled program per config, whatever `ppo.num_iterations` and wherever the carry
+    comes from: a resume, or a run extended with --num-iterations, hits the persistent
+    cache instead of compiling again (the std_eps of brax's running statistics once lowered
+    weak-typed when fresh and strong when restored; the total was a constant)."""
+
+    def run_of(iterations):
+        cfg = config.resolve(None, [
+            ("env.task", "cartpole_balance"), ("ppo.num_envs", 8), ("ppo.unroll_length", 8),
+            ("ppo.num_minibatches", 2), ("ppo.num_epochs", 1),
+            ("ppo.num_iterations", iterations), ("run.log_every", 128),  # 2 per chunk
+            ("run.eval_envs", 4), ("run.wandb.enabled", False),
+        ])
+        return training.Run(cfg, ["test"], log=lambda *_: None)
+
+    short, longer = run_of(8), run_of(40)
+    fresh = jax.jit(short.fns.init, out_shardings=short.shardings)(short.key_init)
+    restored = short.place(jax.device_get(fresh))  # numpy leaves, as a checkpoint gives them
+    texts = [[program.as_text() for program in run.lower(carry)]
+             for run, carry in ((short, fresh), (short, restored), (longer, fresh))]
+    assert texts[1] == texts[0], "a restored carry lowers to another program than a fresh one"
+    assert texts[2] == texts[0], "ppo.num_iterations is a constant of the compiled program"
+    # ... and the total still decides where the run stops
+    out, metrics = short.lower(fresh)[0].compile()(fresh, jnp.asarray(1, jnp.int32))
+    assert int(out.iteration) == 1 and np.asarray(metrics["active"]).tolist() == [1.0, 0.0]

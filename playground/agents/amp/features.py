@@ -223,10 +223,12 @@ def env_foot_positions(mjx_model, data, foot_ids) -> jax.Array:
 # brax's running statistics (imported after mjx_compat, which keeps mjx's import quiet)
 from brax.training.acme import running_statistics  # noqa: E402
 
+from playground.agents.ppo.networks import init_running_statistics  # noqa: E402
+
 
 def init_feature_normalizer(size: int) -> running_statistics.RunningStatisticsState:
     """Running mean/std of AMP features (zero mean, unit std before any update)."""
-    return running_statistics.init_state(jnp.zeros((size,), jnp.float32))
+    return init_running_statistics(jnp.zeros((size,), jnp.float32))
 
 
 #: floor on the normalizer's std (m, rad, m/s, rad/s alike): a feature the reference

@@ -66,10 +66,22 @@ def init_params(networks, key: jax.Array) -> PPOParams:
     )
 
 
+def init_running_statistics(nest) -> running_statistics.RunningStatisticsState:
+    """brax's running statistics over `nest` (zeros of the observed shapes), every leaf
+    strongly typed.
+
+    brax keeps `std_eps` as a Python float, which traces as a weak-typed scalar; a
+    restored checkpoint gives a strong float32, and the two lower to different programs.
+    A fresh run and its resume must compile (and hit the persistent cache) alike.
+    """
+    state = running_statistics.init_state(nest)
+    return state.replace(std_eps=jnp.asarray(state.std_eps, jnp.float32))
+
+
 def init_normalizer(observation_size: dict[str, int]):
     """Running mean/std over the obs dict (identity until updated)."""
-    zeros = {k: jnp.zeros((n,), jnp.float32) for k, n in observation_size.items()}
-    return running_statistics.init_state(zeros)
+    return init_running_statistics({k: jnp.zeros((n,), jnp.float32)
+                                    for k, n in observation_size.items()})
 
 
 def make_deterministic_policy(networks):

@@ -77,7 +77,8 @@ class TrainFns:
     """The compiled-once functions of a run."""
 
     init: Callable[[jax.Array], TrainCarry]
-    train_chunk: Callable[[TrainCarry], tuple[TrainCarry, dict]]
+    #: (carry, total_iterations: int32 scalar) -> (carry, per-iteration metrics)
+    train_chunk: Callable[[TrainCarry, jax.Array], tuple[TrainCarry, dict]]
     evaluate: Callable[[TrainCarry], dict]
     networks: Any
     policy: Callable  # deterministic (normalizer, policy_params, obs) -> action
@@ -113,13 +114,13 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     unroll = int(ppo.unroll_length)
     num_minibatches = int(ppo.num_minibatches)
     num_epochs = int(ppo.num_epochs)
-    total_iterations = int(ppo.num_iterations)
     eval_envs = int(cfg.run.eval_envs)
     networks = ppo_networks.make_networks(cfg, env.observation_size, env.action_size)
     dist = networks.parametric_action_distribution
     policy_apply = networks.policy_network.apply
     value_apply = networks.value_network.apply
-    optimizer = make_optimizer(cfg, total_iterations * num_epochs * num_minibatches)
+    # (a linear schedule's length is part of the program: it changes the math)
+    optimizer = make_optimizer(cfg, int(ppo.num_iterations) * num_epochs * num_minibatches)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
     amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
@@ -334,11 +335,15 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         metrics["active"] = jnp.float32(1.0)
         return new_carry, metrics
 
-    def train_chunk(carry: TrainCarry) -> tuple[TrainCarry, dict]:
-        """K = iterations_per_chunk iterations; iterations past the total are skipped.
+    def train_chunk(carry: TrainCarry, total_iterations: jax.Array) -> tuple[TrainCarry, dict]:
+        """K = iterations_per_chunk iterations; iterations from `total_iterations` (an
+        int32 scalar) on are skipped.
 
         Skipping (a scalar `lax.cond`) instead of a shorter last chunk keeps one
-        compiled program for the whole run. Skipped rows have metrics["active"] = 0.
+        compiled program for the whole run, and the total being an argument keeps it
+        for any `ppo.num_iterations`: a run extended on resume, or a shorter run of the
+        same config, loads it from the persistent cache. Skipped rows have
+        metrics["active"] = 0.
         """
         # Trace train_step once (tracing MJX dominates warm start-up) and reuse its
         # jaxpr inside the cond, which also yields the metrics structure for `skip`.

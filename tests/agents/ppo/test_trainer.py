@@ -85,7 +85,7 @@ def test_env_nans_end_only_their_envs_and_never_reach_the_normalizer():
     derived = config.derive(cfg)
     fns = make_train_fns(ExplodingCartpole(cfg), cfg, derived)
     carry = jax.jit(fns.init)(jax.random.PRNGKey(0))
-    carry, metrics = jax.jit(fns.train_chunk)(carry)
+    carry, metrics = jax.jit(fns.train_chunk)(carry, jnp.int32(derived.total_iterations))
     assert float(np.sum(metrics["nan_resets"])) > 0  # the env guard caught them ...
     assert float(np.sum(metrics["bad_update"])) == 0  # ... so every update went through
     normalizer = jax.device_get(carry.normalizer)
