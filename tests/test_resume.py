@@ -169,19 +169,12 @@ def test_kills_at_random_moments_including_one_during_a_save_cost_only_a_resume(
     assert runs.complete_steps(run_dir / runs.STEPS_DIRNAME)[-1] == ITERATIONS
 
 
-AMP_ITERATIONS = 12
-AMP_SMALL = [
-    "--config", str(ROOT / "configs" / "humanoid_walk.yaml"), "--enable-amp",
-    "--num-envs", "4", "--set", "ppo.unroll_length=8", "--set", "ppo.num_minibatches=2",
-    "--set", "ppo.num_epochs=1", "--set", "network.policy_hidden=[16]",
-    "--set", "network.value_hidden=[16]", "--set", "amp.disc_hidden=[16]",
-    "--set", "amp.disc_batch_size=16", "--set", "amp.disc_updates=2",
-    # 32 policy transitions per iteration into 80 rows: the ring wraps, the cursor ends mid-way
-    "--set", "amp.replay_size=80", "--set", "env.episode_length=20",
-    "--set", "run.log_every=64",  # 2 iterations per chunk
-    "--set", "run.eval_every=0", "--set", "run.eval_envs=4", "--set", "run.progress=false",
-    "--no-wandb",
-]
+AMP_ITERATIONS = 72
+#: The AMP smoke run of tests/agents/amp/test_amp_training.py (`--verify --enable-amp`,
+#: 3-step episodes), whose compiled programs this test loads from the cache: 4 envs x 16
+#: steps = 64 policy transitions per iteration into its 4096-row replay ring, so 72
+#: iterations wrap the ring and leave the cursor mid-way.
+AMP_SMALL = ["--verify", "--enable-amp", "--set", "env.episode_length=3"]
 
 
 @pytest.mark.slow
@@ -203,9 +196,10 @@ def test_amp_run_stopped_at_a_checkpoint_and_resumed_is_bitwise_the_straight_run
     step_b, carry_b = _load_carry(stopped)
     assert step_a == step_b == AMP_ITERATIONS
     amp_a, amp_b = carry_a.amp, carry_b.amp
-    transitions = AMP_ITERATIONS * 4 * 8
+    transitions = AMP_ITERATIONS * 4 * 16
     # the ring wrapped and its cursor is mid-way: a lost cursor or a reset buffer would show
-    assert int(amp_a.replay.size) == 80 and int(amp_a.replay.position) == transitions % 80 != 0
+    assert int(amp_a.replay.size) == 4096
+    assert int(amp_a.replay.position) == transitions % 4096 != 0
     _assert_trees_bitwise_equal(amp_a.params, amp_b.params, "amp.params")
     _assert_trees_bitwise_equal(amp_a.opt_state, amp_b.opt_state, "amp.opt_state")
     _assert_trees_bitwise_equal(amp_a.normalizer, amp_b.normalizer, "amp.normalizer")

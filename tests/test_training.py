@@ -82,6 +82,4 @@ def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run():
              for run, carry in ((short, fresh), (short, restored), (longer, fresh))]
     assert texts[1] == texts[0], "a restored carry lowers to another program than a fresh one"
     assert texts[2] == texts[0], "ppo.num_iterations is a constant of the compiled program"
-    # ... and the total still decides where the run stops
-    out, metrics = short.lower(fresh)[0].compile()(fresh, jnp.asarray(1, jnp.int32))
-    assert int(out.iteration) == 1 and np.asarray(metrics["active"]).tolist() == [1.0, 0.0]
+    # (that the total still decides where a run stops: test_train_cli's verify precedence)
