@@ -39,8 +39,7 @@ def measure(num_envs: int, config_file) -> dict[str, Any]:
     ])
     run = training.Run(cfg, ["memory_plan"], log=lambda *_: None)
     carry = jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)
-    compiled = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
-        carry, run.total_iterations).compile()
+    compiled = run.lower_chunk(carry).compile()
     mem = compiled.memory_analysis()
     row = {
         "num_envs": num_envs,

@@ -63,11 +63,10 @@ def make_trainer_call(run):
     import jax
     import numpy as np
 
-    state = {"carry": jax.jit(run.fns.init)(run.key_init)}
+    state = {"carry": jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)}
     first = jax.tree_util.tree_map(lambda x: x.copy(), state["carry"])  # survives donation
     t = time.perf_counter()
-    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
-        state["carry"], run.total_iterations).compile()
+    chunk = run.lower_chunk(state["carry"]).compile()
     compile_s = time.perf_counter() - t
 
     def call():

@@ -179,10 +179,9 @@ def run_ours(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
     run = Run(cfg, ["benchmarks/vs_brax.py"], log=lambda *_: None)
     if run.derived.iterations_per_chunk != iterations_per_point:
         raise RuntimeError("chunk size does not match the progress interval")
-    carry = jax.jit(run.fns.init)(run.key_init)
+    carry = jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)
     t = time.perf_counter()
-    chunk = jax.jit(run.fns.train_chunk, donate_argnums=0).lower(
-        carry, run.total_iterations).compile()
+    chunk = run.lower_chunk(carry).compile()
     compile_s = time.perf_counter() - t
     points, params = [], {}
     if capture:

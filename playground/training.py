@@ -206,13 +206,17 @@ class Run:
         What the persistent compilation cache keys on: a fresh carry and a restored one,
         and runs that differ only in `ppo.num_iterations`, lower to the same programs.
         """
-        chunk = jax.jit(self.fns.train_chunk, donate_argnums=0,
-                        in_shardings=(self.shardings, self._replicated),
-                        out_shardings=(self.shardings, self._replicated)
-                        ).lower(carry, self.total_iterations)
         evaluate = jax.jit(self.fns.evaluate, in_shardings=(self.shardings, self._replicated),
                            out_shardings=self._replicated).lower(carry, self.key_eval)
-        return chunk, evaluate
+        return self.lower_chunk(carry), evaluate
+
+    def lower_chunk(self, carry) -> jax.stages.Lowered:
+        """The training chunk as the run loop compiles it (carry donated; call the compiled
+        program with `(carry, self.total_iterations)`)."""
+        return jax.jit(self.fns.train_chunk, donate_argnums=0,
+                       in_shardings=(self.shardings, self._replicated),
+                       out_shardings=(self.shardings, self._replicated)
+                       ).lower(carry, self.total_iterations)
 
     def _compile(self, carry):
         """Compile the chunk and the evaluation side by side (XLA releases the GIL)."""
