@@ -22,8 +22,8 @@ So `--verify --num-iterations 8` runs 8 iterations, and
 
 Free-form mappings are merged key by key: `reward_weights` (term -> float; the
 keys are checked against the env's reward terms later, by
-`validate_reward_weights`) and `env.playground` (reserved for the MuJoCo
-Playground adapter, passed through untouched).
+`validate_reward_weights`) and `env.playground` (overrides of a Playground
+env's own config, passed through untouched and checked by the adapter).
 
 `derive(cfg)` computes the values the trainer needs (batch sizes, substeps, the
 chunking of iterations into jitted scans) and rejects impossible combinations.
@@ -257,7 +257,7 @@ SCHEMA = Section(
                 "normalize_advantages": Field(bool, True, "per-minibatch advantage whitening"),
                 "reward_scaling": Field(float, 1.0, "multiplier on rewards seen by the learner"),
                 "max_bad_updates": Field(
-                    int, 5, "reserved: consecutive non-finite updates before the run stops"
+                    int, 5, "consecutive non-finite updates before the run stops (exit 1)"
                 ),
             },
         ),
