@@ -244,7 +244,18 @@ SCHEMA = Section(
                 "num_epochs": Field(int, 4, "passes over each rollout"),
                 "learning_rate": Field(float, 3e-4, "Adam step size"),
                 "lr_schedule": Field(
-                    str, "constant", "learning rate over training", choices=("constant", "linear")
+                    str,
+                    "constant",
+                    "learning rate over training: constant; linear (to 0 at the last "
+                    "iteration); adaptive (from the KL of each minibatch, see ppo.desired_kl)",
+                    choices=("constant", "linear", "adaptive"),
+                ),
+                "desired_kl": Field(
+                    float,
+                    0.01,
+                    "adaptive schedule: before each minibatch step the step size is divided by "
+                    "1.5 when KL(old || new) > 2x this and multiplied by 1.5 when below half "
+                    "of it, within [1e-5, 1e-2]; ppo.learning_rate is the first value",
                 ),
                 "discount": Field(float, 0.97, "gamma per control step, in (0, 1]"),
                 "gae_lambda": Field(float, 0.95, "GAE lambda, in (0, 1]"),
@@ -1176,6 +1187,7 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         value = ppo[key]
         _require(0.0 < value <= 1.0, f"ppo.{key} must be in (0, 1], got {value}")
     _require(ppo.learning_rate > 0, f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
+    _require(ppo.desired_kl > 0, f"ppo.desired_kl must be > 0, got {ppo.desired_kl}")
     for key, (lo, hi) in _intervals(SCHEMA, cfg):
         _require(lo <= hi, f"{key} is [lo, hi] but lo > hi: [{lo}, {hi}]")
     lo_delay = env.action_delay_steps[0]

@@ -19,6 +19,7 @@ CONSOLE_KEYS = (
     ("train/value_loss", "v", "{:.3f}"),
     ("train/entropy", "ent", "{:.2f}"),
     ("train/approx_kl", "kl", "{:.4f}"),
+    ("train/learning_rate", "lr", "{:.1e}"),  # ppo.lr_schedule=adaptive only
 )
 
 

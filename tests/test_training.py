@@ -60,20 +60,29 @@ def test_max_bad_updates_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
     assert all(np.isfinite(x).all() for x in jax.tree_util.tree_leaves(good.params))
 
 
-def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run():
+def _small_run(iterations, *overrides, checkpoint_dir=None):
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 8), ("ppo.unroll_length", 8),
+        ("ppo.num_minibatches", 2), ("ppo.num_epochs", 1),
+        ("ppo.num_iterations", iterations), ("run.log_every", 128),  # 2 per chunk
+        ("run.eval_envs", 4), ("run.wandb.enabled", False), ("run.progress", False),
+        *([("run.checkpoint_dir", str(checkpoint_dir)), ("run.name", "run")]
+          if checkpoint_dir else []),
+        *overrides,
+    ])
+    return training.Run(cfg, ["test"], log=lambda *_: None)
+
+
+@pytest.mark.parametrize("schedule", ["constant", "adaptive"])
+def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run(schedule):
     """One compiled program per config, whatever `ppo.num_iterations` and wherever the carry
     comes from: a resume, or a run extended with --num-iterations, hits the persistent
     cache instead of compiling again (the std_eps of brax's running statistics once lowered
-    weak-typed when fresh and strong when restored; the total was a constant)."""
+    weak-typed when fresh and strong when restored; the total was a constant). The adaptive
+    schedule's step size lives in the carry, as a strong float32 from the start."""
 
     def run_of(iterations):
-        cfg = config.resolve(None, [
-            ("env.task", "cartpole_balance"), ("ppo.num_envs", 8), ("ppo.unroll_length", 8),
-            ("ppo.num_minibatches", 2), ("ppo.num_epochs", 1),
-            ("ppo.num_iterations", iterations), ("run.log_every", 128),  # 2 per chunk
-            ("run.eval_envs", 4), ("run.wandb.enabled", False),
-        ])
-        return training.Run(cfg, ["test"], log=lambda *_: None)
+        return _small_run(iterations, ("ppo.lr_schedule", schedule))
 
     short, longer = run_of(8), run_of(40)
     fresh = jax.jit(short.fns.init, out_shardings=short.shardings)(short.key_init)
@@ -83,3 +92,20 @@ def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run():
     assert texts[1] == texts[0], "a restored carry lowers to another program than a fresh one"
     assert texts[2] == texts[0], "ppo.num_iterations is a constant of the compiled program"
     # (that the total still decides where a run stops: test_train_cli's verify precedence)
+
+
+def test_the_adaptive_learning_rate_moves_within_its_bounds_and_is_checkpointed(tmp_path):
+    run = _small_run(8, ("ppo.lr_schedule", "adaptive"), ("ppo.learning_rate", 2e-3),
+                     ("ppo.desired_kl", 1e-6), ("run.checkpoint_every", 8),
+                     checkpoint_dir=tmp_path)
+    run.train()
+    rows = [json.loads(x) for x in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["train/learning_rate"] for r in rows if "train/learning_rate" in r]
+    assert len(rates) == 4  # a row per 2-iteration chunk
+    # a KL far above 2 x 1e-6 divides the step by 1.5 at (almost) every minibatch: from
+    # 2e-3 toward the 1e-5 floor, never below it
+    assert rates == sorted(rates, reverse=True) and rates[0] < 2e-3
+    assert min(rates) >= 1e-5
+    carry = run.restore(tmp_path / "run" / runs.STEPS_DIRNAME)["carry"]
+    saved = float(carry.opt_state[1].hyperparams["learning_rate"])
+    assert 1e-5 <= saved < rates[-1] + 1e-12  # the last minibatch's rate, not the mean

@@ -99,12 +99,34 @@ def _select(pred, on_true, on_false):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
 
 
+#: bounds of the adaptive learning rate (those of rsl_rl's adaptive schedule)
+ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX = 1e-5, 1e-2
+
+
 def make_optimizer(cfg, total_updates: int) -> optax.GradientTransformation:
-    """Adam with global-norm gradient clipping and an optional linear decay."""
+    """Adam with global-norm gradient clipping; the step size constant, decaying linearly
+    to 0 over `total_updates`, or (adaptive) a hyperparameter held in the optimizer state
+    (`opt_state[1].hyperparams["learning_rate"]`, so a checkpoint keeps it) that
+    `adapt_learning_rate` moves before every minibatch step."""
     lr = float(cfg.ppo.learning_rate)
+    clip = optax.clip_by_global_norm(float(cfg.ppo.max_grad_norm))
+    if cfg.ppo.lr_schedule == "adaptive":
+        # a strong float32 (not a weak Python float): fresh and restored carries lower alike
+        return optax.chain(clip, optax.inject_hyperparams(optax.adam)(learning_rate=jnp.float32(lr)))
     if cfg.ppo.lr_schedule == "linear":
         lr = optax.linear_schedule(lr, 0.0, max(1, total_updates))
-    return optax.chain(optax.clip_by_global_norm(float(cfg.ppo.max_grad_norm)), optax.adam(lr))
+    return optax.chain(clip, optax.adam(lr))
+
+
+def adapt_learning_rate(lr: jax.Array, kl: jax.Array, desired_kl: float) -> jax.Array:
+    """The KL-adaptive step size: lr / 1.5 when kl > 2 desired_kl, lr x 1.5 when
+    0 < kl < desired_kl / 2, else unchanged; kept within [ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX].
+
+    kl is KL(old || new) on the minibatch about to be stepped on, measured before the
+    step (0 exactly on an epoch's first minibatch: no change then)."""
+    lr = jnp.where(kl > 2.0 * desired_kl, lr / 1.5,
+                   jnp.where((kl > 0.0) & (kl < 0.5 * desired_kl), lr * 1.5, lr))
+    return jnp.clip(lr, ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX).astype(jnp.float32)
 
 
 def make_train_fns(env: Env, cfg, derived) -> TrainFns:
@@ -121,6 +143,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     value_apply = networks.value_network.apply
     # (a linear schedule's length is part of the program: it changes the math)
     optimizer = make_optimizer(cfg, int(ppo.num_iterations) * num_epochs * num_minibatches)
+    adaptive_lr = ppo.lr_schedule == "adaptive"
+    desired_kl = float(ppo.desired_kl)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
     amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
@@ -227,6 +251,12 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             params, opt_state = c
             mb, key_mb = xs
             (_, metrics), grads = grad_fn(params, normalizer, mb, key_mb)
+            if adaptive_lr:
+                hyper = opt_state[1].hyperparams
+                lr = adapt_learning_rate(hyper["learning_rate"], metrics["approx_kl"], desired_kl)
+                opt_state = (opt_state[0], opt_state[1]._replace(
+                    hyperparams={**hyper, "learning_rate": lr}))
+                metrics["learning_rate"] = lr
             updates, opt_state = optimizer.update(grads, opt_state, params)
             metrics["grad_norm"] = optax.tree.norm(grads)
             return (optax.apply_updates(params, updates), opt_state), metrics

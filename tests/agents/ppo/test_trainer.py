@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from playground import config, training
-from playground.agents.ppo.trainer import make_train_fns
+from playground.agents.ppo.trainer import adapt_learning_rate, make_train_fns
 from playground.envs.cartpole import CartpoleBalance
 
 pytestmark = pytest.mark.slow  # a real (short) training run
@@ -95,3 +95,19 @@ def test_env_nans_end_only_their_envs_and_never_reach_the_normalizer():
     for leaf in jax.tree_util.tree_leaves(jax.device_get(carry.params)):
         assert np.isfinite(leaf).all()
     assert np.isfinite(np.asarray(carry.env_state.data.qvel)).all()  # blown-up envs were reset
+
+
+@pytest.mark.parametrize("lr, kl, expected", [
+    (1e-3, 0.03, 1e-3 / 1.5),  # above 2 x 0.01: divided by 1.5
+    (1e-3, 0.004, 1.5e-3),  # below 0.01 / 2: times 1.5
+    (1e-3, 0.01, 1e-3),  # in [0.005, 0.02]: unchanged
+    (1e-3, 0.02, 1e-3),  # the band's edges do not move it
+    (1e-3, 0.005, 1e-3),
+    (1e-3, 0.0, 1e-3),  # no KL measured (first minibatch of an epoch): unchanged
+    (9e-3, 0.001, 1e-2),  # 1.35e-2 capped at 1e-2
+    (1.2e-5, 1.0, 1e-5),  # 8e-6 floored at 1e-5
+])
+def test_adapt_learning_rate_by_hand(lr, kl, expected):
+    out = adapt_learning_rate(jnp.float32(lr), jnp.float32(kl), 0.01)
+    assert out.dtype == jnp.float32 and out.shape == ()
+    np.testing.assert_allclose(float(out), expected, rtol=1e-6)
