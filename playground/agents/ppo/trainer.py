@@ -106,8 +106,8 @@ ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX = 1e-5, 1e-2
 def make_optimizer(cfg, total_updates: int) -> optax.GradientTransformation:
     """Adam with global-norm gradient clipping; the step size constant, decaying linearly
     to 0 over `total_updates`, or (adaptive) a hyperparameter held in the optimizer state
-    (`opt_state[1].hyperparams["learning_rate"]`, so a checkpoint keeps it) that
-    `adapt_learning_rate` moves before every minibatch step."""
+    (`optax.tree_utils.tree_get(opt_state, "learning_rate")`, so a checkpoint keeps it)
+    that `adapt_learning_rate` moves before every minibatch step."""
     lr = float(cfg.ppo.learning_rate)
     clip = optax.clip_by_global_norm(float(cfg.ppo.max_grad_norm))
     if cfg.ppo.lr_schedule == "adaptive":
@@ -123,7 +123,7 @@ def adapt_learning_rate(lr: jax.Array, kl: jax.Array, desired_kl: float) -> jax.
     0 < kl < desired_kl / 2, else unchanged; kept within [ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX].
 
     kl is KL(old || new) on the minibatch about to be stepped on, measured before the
-    step (0 exactly on an epoch's first minibatch: no change then)."""
+    step (0 on an iteration's first minibatch, before any step: no change then)."""
     lr = jnp.where(kl > 2.0 * desired_kl, lr / 1.5,
                    jnp.where((kl > 0.0) & (kl < 0.5 * desired_kl), lr * 1.5, lr))
     return jnp.clip(lr, ADAPTIVE_LR_MIN, ADAPTIVE_LR_MAX).astype(jnp.float32)
@@ -252,10 +252,9 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             mb, key_mb = xs
             (_, metrics), grads = grad_fn(params, normalizer, mb, key_mb)
             if adaptive_lr:
-                hyper = opt_state[1].hyperparams
-                lr = adapt_learning_rate(hyper["learning_rate"], metrics["approx_kl"], desired_kl)
-                opt_state = (opt_state[0], opt_state[1]._replace(
-                    hyperparams={**hyper, "learning_rate": lr}))
+                lr = adapt_learning_rate(optax.tree_utils.tree_get(opt_state, "learning_rate"),
+                                         metrics["approx_kl"], desired_kl)
+                opt_state = optax.tree_utils.tree_set(opt_state, learning_rate=lr)
                 metrics["learning_rate"] = lr
             updates, opt_state = optimizer.update(grads, opt_state, params)
             metrics["grad_norm"] = optax.tree.norm(grads)
