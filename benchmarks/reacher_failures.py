@@ -22,6 +22,7 @@ import argparse
 import pathlib
 import sys
 
+import common
 import numpy as np
 
 #: link lengths of Playground's reacher.xml (shoulder -> wrist -> finger), metres
@@ -75,8 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         print(analyse(args.record, args.worst))
     except (OSError, ValueError, KeyError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
+        common.bad_input(str(e))
     return 0
 
 
