@@ -98,7 +98,7 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
         from playground import training
 
         loaded = training.load_checkpoint(checkpoint, log=common.log)
-        spec, params, norm = loaded.spec, loaded.carry.params.policy, loaded.carry.normalizer
+        spec, params, norm = loaded.spec, loaded.policy_params, loaded.carry.normalizer
         jax_policy = make_jax_policy(loaded)
     else:
         from playground import config

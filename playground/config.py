@@ -262,6 +262,15 @@ SCHEMA = Section(
                 "clip_epsilon": Field(float, 0.2, "PPO ratio clip"),
                 "value_loss_coef": Field(float, 0.5, "weight of the value loss"),
                 "entropy_coef": Field(float, 0.005, "weight of the entropy bonus"),
+                "policy_average": Field(
+                    float,
+                    0.0,
+                    "0 = off; else the decay d of a moving average of the policy weights, "
+                    "updated after every iteration with weight max(1 - d, 1 / iterations "
+                    "done) (a plain average over the first 1 / (1 - d) iterations): the "
+                    "averaged policy is the one evaluated, kept by run.keep_best, played and "
+                    "exported; rollouts act with the current one",
+                ),
                 "max_grad_norm": Field(float, 1.0, "global gradient norm clip"),
                 "normalize_observations": Field(bool, True, "running mean/std normalizer"),
                 "obs_clip": Field(float, 10.0, "normalized observations clipped to +-this"),
@@ -1188,6 +1197,8 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         _require(0.0 < value <= 1.0, f"ppo.{key} must be in (0, 1], got {value}")
     _require(ppo.learning_rate > 0, f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
     _require(ppo.desired_kl > 0, f"ppo.desired_kl must be > 0, got {ppo.desired_kl}")
+    _require(0.0 <= ppo.policy_average < 1.0,
+             f"ppo.policy_average must be in [0, 1), got {ppo.policy_average}")
     for key, (lo, hi) in _intervals(SCHEMA, cfg):
         _require(lo <= hi, f"{key} is [lo, hi] but lo > hi: [{lo}, {hi}]")
     lo_delay = env.action_delay_steps[0]

@@ -207,7 +207,7 @@ def make_jax_policy(loaded):
 
     spec = loaded.spec
     policy = jax.jit(lambda obs: loaded.run.fns.policy(
-        loaded.carry.normalizer, loaded.carry.params.policy, {"state": obs}))
+        loaded.carry.normalizer, loaded.policy_params, {"state": obs}))
 
     def apply(obs):
         action = np.asarray(policy(np.asarray(obs, np.float32)))
@@ -223,7 +223,7 @@ def export_checkpoint(loaded, out: pathlib.Path, *, force: bool = False, with_on
     norm = loaded.carry.normalizer
     mean = np.asarray(norm.mean["state"], np.float32)
     std = np.asarray(norm.std["state"], np.float32)
-    layers = policy_layers(loaded.carry.params.policy, spec)
+    layers = policy_layers(loaded.policy_params, spec)
     write_bundle(out, spec, layers, mean, std, with_onnx=with_onnx, force=force, source=source)
     obs = probe_observations(spec, mean, std, check_count)
     errors = check_bundle(out, make_jax_policy(loaded), obs)

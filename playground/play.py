@@ -10,6 +10,12 @@ written by `playground/export.py`; its config.yaml, or `--config`, rebuilds the 
 the env's deploy contract must equal the bundle's). `--agent zero|random` give the floors:
 zero holds the default pose, random draws uniform actions in [-1, 1].
 
+A trained policy acts with its mode (the deterministic action that export and the robot
+run). `--stochastic` (checkpoints only) samples each action from the policy's
+distribution instead, as the trainer's rollouts do and as brax's `ppo.train` evaluates by
+default (`deterministic_eval=False`, which MuJoCo Playground's pipeline keeps); the
+samples are drawn from `--seed`, so a run repeats exactly.
+
 Episodes run side by side (one vmapped env step per control step) with the task's own
 randomization, observation noise, action latency and pushes, exactly as in training;
 `--command VX,VY,YAW` holds one velocity command for the whole episode instead of the
@@ -94,6 +100,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--command", default=None, metavar="VX,VY,YAW",
                    help="hold this velocity command (default: the task's random commands)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stochastic", action="store_true",
+                   help="sample actions from the policy's distribution (checkpoints only)")
     p.add_argument("--video", type=pathlib.Path, help="write episode 0 as an mp4")
     p.add_argument("--video-size", default="480x640", metavar="HxW")
     p.add_argument("--record", type=pathlib.Path, help="write an npz of the episodes")
@@ -109,6 +117,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise PlayError("--agent trained needs --checkpoint PATH")
     if args.agent != "trained" and args.checkpoint:
         raise PlayError(f"--checkpoint is only for --agent trained (got --agent {args.agent})")
+    if args.stochastic and args.agent != "trained":
+        raise PlayError(f"--stochastic is only for --agent trained (got --agent {args.agent})")
     try:
         height, width = (int(x) for x in args.video_size.lower().split("x"))
     except ValueError:
@@ -162,6 +172,9 @@ def _check_contract(env_spec: dict, spec: dict, source: str) -> None:
 
 
 def _bundle_agent(task: str, path: pathlib.Path, args) -> Agent:
+    if args.stochastic:
+        raise PlayError(f"{path}: --stochastic needs a training checkpoint; a bundle holds the "
+                        "deterministic policy only")
     from playground.serve import bundle as bundle_lib
 
     bundle = bundle_lib.Bundle(path)
@@ -188,15 +201,26 @@ def _checkpoint_agent(task: str, path: str, args) -> Agent:
     loaded = training.load_checkpoint(str(steps_dir / str(step)))
     if loaded.cfg.env.task != task:
         raise PlayError(f"{path}: checkpoint of task {loaded.cfg.env.task!r}, not {task!r}")
-    normalizer, params = loaded.carry.normalizer, loaded.carry.params.policy
-    policy = jax.jit(lambda obs: loaded.run.fns.policy(normalizer, params, obs))
+    normalizer, params = loaded.carry.normalizer, loaded.policy_params
+    fns = loaded.run.fns
     squash = loaded.spec["network"]["squash"]
+    if args.stochastic:
+        sample = jax.jit(lambda obs, key: fns.sample_policy(normalizer, params, obs, key))
+        keys = {"next": jax.random.PRNGKey(args.seed)}
+
+        def policy(obs):
+            keys["next"], key = jax.random.split(keys["next"])
+            return sample(obs, key)
+    else:
+        policy = jax.jit(lambda obs: fns.policy(normalizer, params, obs))
 
     def act(obs, rng):
         action = np.asarray(policy(obs))
         return action if squash == "tanh" else np.clip(action, -1.0, 1.0)
 
-    return Agent(loaded.cfg, loaded.run.env, act, f"checkpoint {steps_dir / str(step)}")
+    kind = "stochastic" if args.stochastic else "deterministic"
+    return Agent(loaded.cfg, loaded.run.env, act,
+                 f"checkpoint {steps_dir / str(step)} ({kind} policy)")
 
 
 def make_agent(args) -> Agent:
@@ -452,6 +476,7 @@ def play(args, log=print) -> dict:
         info = write_video(args.video, env, roll.qpos[:length, 0], args.video_hw)
         log(f"video {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps")
     summary = {"task": args.task, "agent": args.agent, "source": agent.source,
+               "stochastic": bool(args.stochastic),
                "command": list(args.command) if args.command else None, "seed": args.seed,
                "steps": steps, **summary, "wall_time_s": round(time.monotonic() - t0, 1)}
     return summary

@@ -25,7 +25,7 @@ import numpy as np
 
 from playground import checkpoint, config, distributed, provenance, runs
 from playground.agents.amp.discriminator import SaturationWatch
-from playground.agents.ppo.trainer import TrainCarry, make_train_fns
+from playground.agents.ppo.trainer import TrainCarry, deployed_policy, make_train_fns
 from playground.envs.registry import get_task
 from playground.logger import RunLogger, plot_learning_curve
 from playground.motion.library import ModelHashWarning
@@ -473,6 +473,11 @@ class LoadedCheckpoint:
     metrics: dict
     run_dir: pathlib.Path
     steps_dir: pathlib.Path
+
+    @property
+    def policy_params(self):
+        """The policy params to act with: the moving average under ppo.policy_average."""
+        return deployed_policy(self.carry)
 
 
 def load_checkpoint(path, overrides=(), checkpoint_dir: str | None = None,

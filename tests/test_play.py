@@ -79,6 +79,9 @@ def _summary(proc) -> dict:
     (["humanoid_walk", "--agent", "trained", "--checkpoint", "/nonexistent/run"], "no such file"),
     (["humanoid_walk", "--agent", "trained"], "needs --checkpoint"),
     (["humanoid_walk", "--agent", "zero", "--video", "out.gif"], ".mp4"),
+    (["humanoid_walk", "--agent", "zero", "--stochastic"], "only for --agent trained"),
+    (["humanoid_walk", "--agent", "trained", "--checkpoint", str(SHIPPED), "--stochastic"],
+     "deterministic policy only"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     proc = _play(*args, timeout=60)
@@ -136,3 +139,53 @@ def test_random_agent_cartpole():
     proc = _play("cartpole_balance", "--agent", "random", "--episodes", "3", "--steps", "20")
     s = _summary(proc)
     assert s["episodes"] == 3 and s["vx_error"] is None and s["action_rate"] > 0.0
+
+
+@pytest.mark.slow  # trains 4 iterations of a small cart-pole (its own program)
+def test_a_checkpoint_plays_its_averaged_policy_deterministic_or_sampled(tmp_path, capsys):
+    """ppo.policy_average on: play and export act with the average, not the last policy;
+    --stochastic samples around it, repeatably from --seed."""
+    from playground import config, export, training
+    from playground.serve import bundle as bundle_lib
+
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 4),
+        ("ppo.policy_average", 0.5), ("run.log_every", 1024), ("run.eval_envs", 8),
+        ("run.checkpoint_dir", str(tmp_path)), ("run.name", "avg"), ("run.progress", False),
+        ("run.wandb.enabled", False)])
+    training.Run(cfg, ["test"], log=lambda *_: None).train()
+
+    def actions(*extra, seed=7):
+        out = tmp_path / f"rec{len(list(tmp_path.glob('rec*.npz')))}.npz"
+        argv = ["cartpole_balance", "--agent", "trained", "--checkpoint", str(tmp_path / "avg"),
+                "--episodes", "3", "--steps", "30", "--seed", str(seed), "--record", str(out),
+                *extra]
+        assert play.main(argv) == 0, capsys.readouterr().err
+        summary = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+        assert summary["stochastic"] == bool(extra)
+        with np.load(out) as r:
+            return r["observations"], r["actions"]
+
+    obs, det = actions()
+    loaded = training.load_checkpoint(str(tmp_path / "avg"), log=lambda *_: None)
+    carry = loaded.carry
+    assert loaded.policy_params is carry.avg_policy
+
+    def mode(params):
+        return np.asarray(loaded.run.fns.policy(carry.normalizer, params, {"state": obs[:, 0]}))
+
+    np.testing.assert_allclose(det[:, 0], mode(carry.avg_policy), rtol=1e-5, atol=1e-6)
+    assert not np.allclose(det[:, 0], mode(carry.params.policy), atol=1e-4)  # not the last one
+
+    sampled, again, other = actions("--stochastic")[1], actions("--stochastic")[1], \
+        actions("--stochastic", seed=8)[1]
+    np.testing.assert_array_equal(sampled, again)
+    assert not np.allclose(sampled[:, 0], det[:, 0], atol=1e-3)
+    assert not np.allclose(sampled[:, 0], other[:, 0], atol=1e-3)
+
+    bundle_dir = tmp_path / "bundle"
+    report = export.export_checkpoint(loaded, bundle_dir, with_onnx=False, check_count=64)
+    policy = bundle_lib.make_policy(bundle_lib.Bundle(bundle_dir), "numpy")
+    np.testing.assert_allclose(policy.batch(obs[:, 0]), det[:, 0], atol=1e-5)
+    assert report["errors"]["numpy"] < 1e-5  # checked against the JAX policy export reads

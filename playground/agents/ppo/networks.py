@@ -95,3 +95,17 @@ def make_deterministic_policy(networks):
         return networks.parametric_action_distribution.mode(logits)
 
     return policy
+
+
+def make_stochastic_policy(networks):
+    """(normalizer, policy_params, obs, key) -> action sampled from the policy's
+    distribution, post-squash: how the trainer's rollouts act (and what brax's
+    `deterministic_eval=False`, the default of Playground's pipeline, evaluates).
+    """
+    dist = networks.parametric_action_distribution
+
+    def policy(normalizer, policy_params, obs, key):
+        logits = networks.policy_network.apply(normalizer, policy_params, obs)
+        return dist.postprocess(dist.sample_no_postprocessing(logits, key))
+
+    return policy

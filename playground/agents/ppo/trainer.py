@@ -70,6 +70,25 @@ class TrainCarry:
     bad_updates: jax.Array  # int32, consecutive discarded (non-finite) updates
     total_bad_updates: jax.Array  # int32
     amp: Any = None  # AMP discriminator state; None when AMP is off
+    #: moving average of params.policy (ppo.policy_average); None when off
+    avg_policy: Any = None
+
+
+def deployed_policy(carry: TrainCarry):
+    """The policy params a run evaluates, keeps, plays and exports: the moving average
+    when `ppo.policy_average` is on, else the current policy."""
+    return carry.params.policy if carry.avg_policy is None else carry.avg_policy
+
+
+def average_policy(avg, policy, iterations_done: jax.Array, decay: float):
+    """One moving-average step: avg + w (policy - avg), w = max(1 - decay, 1 / iterations_done).
+
+    The weight 1 / n over the first 1 / (1 - decay) iterations makes the average the plain
+    mean of the policies after iterations 1..n (the initial weights drop out at n = 1);
+    from then on it is an exponential average with that decay.
+    """
+    w = jnp.maximum(jnp.float32(1.0 - decay), 1.0 / iterations_done.astype(jnp.float32))
+    return jax.tree_util.tree_map(lambda a, p: a + w * (p - a), avg, policy)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -82,6 +101,7 @@ class TrainFns:
     evaluate: Callable[[TrainCarry], dict]
     networks: Any
     policy: Callable  # deterministic (normalizer, policy_params, obs) -> action
+    sample_policy: Callable  # stochastic (normalizer, policy_params, obs, key) -> action
     amp: Any = None  # the run's AmpLearner (discriminator, features, reference clips) or None
 
 
@@ -149,6 +169,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     reward_scaling = jnp.float32(ppo.reward_scaling)
     amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
     amp_weight = jnp.float32(cfg.amp.weight)
+    policy_average = float(ppo.policy_average)
 
     def init(key: jax.Array) -> TrainCarry:
         key_params, key_env, key_run = jax.random.split(key, 3)
@@ -166,6 +187,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             bad_updates=jnp.zeros((), jnp.int32),
             total_bad_updates=jnp.zeros((), jnp.int32),
             amp=None if amp is None else amp.init(jax.random.fold_in(key, 0xA3F)),
+            avg_policy=params.policy if policy_average > 0 else None,
         )
 
     def rollout(carry: TrainCarry, key: jax.Array):
@@ -344,6 +366,10 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         opt_state = _select(ok, opt_state, carry.opt_state)
         normalizer = _select(ok, normalizer, carry.normalizer)
         bad = (~ok).astype(jnp.int32)
+        avg_policy = carry.avg_policy
+        if avg_policy is not None:
+            avg_policy = average_policy(avg_policy, params.policy, carry.iteration + 1,
+                                        policy_average)
 
         new_carry = carry.replace(
             params=params,
@@ -356,6 +382,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             bad_updates=(carry.bad_updates + bad) * bad,
             total_bad_updates=carry.total_bad_updates + bad,
             amp=amp_state,
+            avg_policy=avg_policy,
         )
         metrics.update(sgd_metrics)
         metrics["bad_update"] = bad.astype(jnp.float32)
@@ -392,7 +419,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         return jax.lax.scan(maybe_step, carry, None, length=int(derived.iterations_per_chunk))
 
     def evaluate(carry: TrainCarry, key: jax.Array) -> dict:
-        """Deterministic policy, `eval_envs` fresh episodes of up to episode_length steps.
+        """Deterministic policy (the deployed one: `deployed_policy`), `eval_envs` fresh
+        episodes of up to episode_length steps.
 
         Returns eval/* means over episodes: episode_reward, episode_length,
         survival_rate (never terminated), and each task metric averaged over the
@@ -404,7 +432,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
 
         def one_step(c, _):
             state, alive, fell, ret, length, sums = c
-            action = deterministic_policy(carry.normalizer, carry.params.policy, state.obs)
+            action = deterministic_policy(carry.normalizer, deployed_policy(carry), state.obs)
             nstate = wrappers.step_batch(env, state, action)
             ret = ret + nstate.reward * alive
             length = length + alive
@@ -434,5 +462,6 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         evaluate=evaluate,
         networks=networks,
         policy=deterministic_policy,
+        sample_policy=ppo_networks.make_stochastic_policy(networks),
         amp=amp,
     )

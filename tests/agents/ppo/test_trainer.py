@@ -10,7 +10,12 @@ import numpy as np
 import pytest
 
 from playground import config, training
-from playground.agents.ppo.trainer import adapt_learning_rate, make_train_fns
+from playground.agents.ppo.trainer import (
+    adapt_learning_rate,
+    average_policy,
+    deployed_policy,
+    make_train_fns,
+)
 from playground.envs.cartpole import CartpoleBalance
 
 pytestmark = pytest.mark.slow  # a real (short) training run
@@ -111,3 +116,54 @@ def test_adapt_learning_rate_by_hand(lr, kl, expected):
     out = adapt_learning_rate(jnp.float32(lr), jnp.float32(kl), 0.01)
     assert out.dtype == jnp.float32 and out.shape == ()
     np.testing.assert_allclose(float(out), expected, rtol=1e-6)
+
+
+@pytest.mark.parametrize("n, expected", [
+    (1, 3.0),  # the first update replaces the initial weights: w = 1
+    (2, 2.0),  # w = 1/2: (1 + 3) / 2
+    (4, 1.5),  # w = max(1 - 0.75, 1/4) = 1/4
+    (10, 1.5),  # from 1 / (1 - d) iterations on the decay holds: w = 1/4
+])
+def test_average_policy_by_hand(n, expected):
+    avg = {"w": jnp.ones((2,), jnp.float32)}
+    out = average_policy(avg, {"w": jnp.full((2,), 3.0, jnp.float32)}, jnp.int32(n), 0.75)
+    assert out["w"].dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(out["w"]), [expected, expected], rtol=1e-6)
+
+
+def test_policy_average_follows_the_iterates_and_is_what_evaluate_plays():
+    """ppo.policy_average=0.5: after iterations 1, 2, 3 the average is p1, (p1 + p2) / 2,
+    then (avg + p3) / 2; evaluate acts with it, not with the current policy."""
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 3),
+        ("run.log_every", 256), ("run.eval_envs", 8), ("ppo.policy_average", 0.5),
+    ])
+    derived = config.derive(cfg)
+    assert derived.iterations_per_chunk == 1
+    fns = make_train_fns(CartpoleBalance(cfg), cfg, derived)
+    chunk = jax.jit(fns.train_chunk)
+    carry = jax.jit(fns.init)(jax.random.PRNGKey(0))
+    tree = jax.tree_util.tree_map
+    policies = []
+    for _ in range(3):
+        carry, _ = chunk(carry, jnp.int32(3))
+        policies.append(jax.device_get(carry.params.policy))
+    p1, p2, p3 = policies
+    expected = tree(lambda a, b, c: ((a + b) / 2 + c) / 2, p1, p2, p3)
+    got = jax.device_get(carry.avg_policy)
+    for e, g in zip(jax.tree_util.tree_leaves(expected), jax.tree_util.tree_leaves(got),
+                    strict=True):
+        np.testing.assert_allclose(g, e, rtol=1e-5, atol=1e-6)
+    assert not all(np.array_equal(a, b) for a, b in zip(
+        jax.tree_util.tree_leaves(got), jax.tree_util.tree_leaves(p3), strict=True))
+    assert deployed_policy(carry) is carry.avg_policy
+
+    evaluate = jax.jit(fns.evaluate)
+    key = jax.random.PRNGKey(5)
+    zeros = tree(jnp.zeros_like, carry.avg_policy)  # mode tanh(0): the cart is never pushed
+    ours = evaluate(carry.replace(avg_policy=zeros), key)["eval/episode_reward"]
+    same = evaluate(carry.replace(avg_policy=zeros, params=carry.params.replace(policy=zeros)),
+                    key)["eval/episode_reward"]
+    current = evaluate(carry.replace(avg_policy=carry.params.policy), key)["eval/episode_reward"]
+    assert float(ours) == float(same) != float(current)
