@@ -262,6 +262,14 @@ SCHEMA = Section(
                 "clip_epsilon": Field(float, 0.2, "PPO ratio clip"),
                 "value_loss_coef": Field(float, 0.5, "weight of the value loss"),
                 "entropy_coef": Field(float, 0.005, "weight of the entropy bonus"),
+                "kl_stop": Field(
+                    float,
+                    0.0,
+                    "0 = off; else early stopping of an iteration's updates: once a "
+                    "minibatch's KL(old || new), measured before its step, exceeds this, "
+                    "that step and the iteration's remaining ones are skipped (logged as "
+                    "train/kl_stopped, the share of steps skipped)",
+                ),
                 "policy_average": Field(
                     float,
                     0.0,
@@ -1197,6 +1205,7 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         _require(0.0 < value <= 1.0, f"ppo.{key} must be in (0, 1], got {value}")
     _require(ppo.learning_rate > 0, f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
     _require(ppo.desired_kl > 0, f"ppo.desired_kl must be > 0, got {ppo.desired_kl}")
+    _require(ppo.kl_stop >= 0, f"ppo.kl_stop must be >= 0 (0 = off), got {ppo.kl_stop}")
     _require(0.0 <= ppo.policy_average < 1.0,
              f"ppo.policy_average must be in [0, 1), got {ppo.policy_average}")
     for key, (lo, hi) in _intervals(SCHEMA, cfg):

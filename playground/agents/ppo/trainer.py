@@ -165,6 +165,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     optimizer = make_optimizer(cfg, int(ppo.num_iterations) * num_epochs * num_minibatches)
     adaptive_lr = ppo.lr_schedule == "adaptive"
     desired_kl = float(ppo.desired_kl)
+    kl_stop = float(ppo.kl_stop)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
     amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
@@ -270,17 +271,25 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
         n = batch["log_prob"].shape[0]
 
         def minibatch_step(c, xs):
-            params, opt_state = c
+            params, opt_state, *stopped = c  # stopped: [flag] under ppo.kl_stop, else []
             mb, key_mb = xs
             (_, metrics), grads = grad_fn(params, normalizer, mb, key_mb)
+            new_opt_state = opt_state
             if adaptive_lr:
                 lr = adapt_learning_rate(optax.tree_utils.tree_get(opt_state, "learning_rate"),
                                          metrics["approx_kl"], desired_kl)
-                opt_state = optax.tree_utils.tree_set(opt_state, learning_rate=lr)
+                new_opt_state = optax.tree_utils.tree_set(opt_state, learning_rate=lr)
                 metrics["learning_rate"] = lr
-            updates, opt_state = optimizer.update(grads, opt_state, params)
+            updates, new_opt_state = optimizer.update(grads, new_opt_state, params)
             metrics["grad_norm"] = optax.tree.norm(grads)
-            return (optax.apply_updates(params, updates), opt_state), metrics
+            new_params = optax.apply_updates(params, updates)
+            if kl_stop > 0:  # this step and the iteration's later ones are skipped
+                stop = stopped[0] | (metrics["approx_kl"] > kl_stop)
+                new_params = _select(stop, params, new_params)
+                new_opt_state = _select(stop, opt_state, new_opt_state)
+                metrics["kl_stopped"] = stop.astype(jnp.float32)
+                stopped = [stop]
+            return (new_params, new_opt_state, *stopped), metrics
 
         def epoch(c, key_epoch):
             key_perm, key_mb = jax.random.split(key_epoch)
@@ -293,8 +302,9 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
                 minibatch_step, c, (shuffled, jax.random.split(key_mb, num_minibatches))
             )
 
-        (params, opt_state), metrics = jax.lax.scan(
-            epoch, (params, opt_state), jax.random.split(key, num_epochs)
+        flags = (jnp.zeros((), bool),) if kl_stop > 0 else ()
+        (params, opt_state, *_), metrics = jax.lax.scan(
+            epoch, (params, opt_state, *flags), jax.random.split(key, num_epochs)
         )
         return params, opt_state, jax.tree_util.tree_map(jnp.mean, metrics)
 

@@ -167,3 +167,38 @@ def test_policy_average_follows_the_iterates_and_is_what_evaluate_plays():
                     key)["eval/episode_reward"]
     current = evaluate(carry.replace(avg_policy=carry.params.policy), key)["eval/episode_reward"]
     assert float(ours) == float(same) != float(current)
+
+
+def _small_cartpole(*overrides):
+    """(initial carry, carry after one iteration, its metrics) of a small cart-pole run."""
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 1),
+        ("run.log_every", 256), ("run.eval_envs", 8), *overrides,
+    ])
+    fns = make_train_fns(CartpoleBalance(cfg), cfg, config.derive(cfg))
+    init = jax.jit(fns.init)(jax.random.PRNGKey(0))
+    return (jax.device_get(init), *jax.device_get(jax.jit(fns.train_chunk)(init, jnp.int32(1))))
+
+
+def test_kl_stop_skips_the_rest_of_an_iteration_once_the_kl_passes_it():
+    """8 minibatch steps: the first one's KL (before any step) is exactly 0, every later
+    one's is > 0. A limit of 1e-12 keeps only the first step (7 of 8 skipped): Adam's first
+    step moves each weight by at most the learning rate. A limit nothing reaches changes
+    nothing, bit for bit."""
+    leaves = jax.tree_util.tree_leaves
+    init, off, m_off = _small_cartpole()
+    _, never, m_never = _small_cartpole(("ppo.kl_stop", 1e9))
+    _, one, m_one = _small_cartpole(("ppo.kl_stop", 1e-12))
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(off.params), leaves(never.params),
+                                                    strict=True))
+    assert "kl_stopped" not in m_off and float(m_never["kl_stopped"][0]) == 0.0
+    assert float(m_one["kl_stopped"][0]) == 7 / 8
+
+    def largest_change(carry):
+        return max(float(np.max(np.abs(a - b))) for a, b in zip(
+            leaves(carry.params.policy), leaves(init.params.policy), strict=True))
+
+    lr = float(config.resolve(None, [("env.task", "cartpole_balance")]).ppo.learning_rate)
+    assert 0.5 * lr < largest_change(one) <= 1.001 * lr
+    assert largest_change(off) > 1.5 * lr  # eight steps went further
