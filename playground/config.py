@@ -240,6 +240,13 @@ SCHEMA = Section(
                 "num_envs": Field(int, 2048, "parallel envs"),
                 "num_iterations": Field(int, 2000, "training iterations (rollout + update)"),
                 "unroll_length": Field(int, 20, "env steps per env per iteration"),
+                "train_episode_length": Field(
+                    int,
+                    0,
+                    "0 = the env's; else training episodes end after this many steps as a "
+                    "time limit (bootstrapped, not a termination), so more of the data starts "
+                    "episodes; evaluation, play and export keep the env's episode length",
+                ),
                 "num_minibatches": Field(int, 4, "minibatches per epoch"),
                 "num_epochs": Field(int, 4, "passes over each rollout"),
                 "learning_rate": Field(float, 3e-4, "Adam step size"),
@@ -1205,6 +1212,8 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         _require(0.0 < value <= 1.0, f"ppo.{key} must be in (0, 1], got {value}")
     _require(ppo.learning_rate > 0, f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
     _require(ppo.desired_kl > 0, f"ppo.desired_kl must be > 0, got {ppo.desired_kl}")
+    _require(ppo.train_episode_length >= 0, "ppo.train_episode_length must be >= 0 (0 = the "
+             f"env's episode length), got {ppo.train_episode_length}")
     _require(ppo.kl_stop >= 0, f"ppo.kl_stop must be >= 0 (0 = off), got {ppo.kl_stop}")
     _require(0.0 <= ppo.policy_average < 1.0,
              f"ppo.policy_average must be in [0, 1), got {ppo.policy_average}")

@@ -166,6 +166,7 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     adaptive_lr = ppo.lr_schedule == "adaptive"
     desired_kl = float(ppo.desired_kl)
     kl_stop = float(ppo.kl_stop)
+    train_episode_length = int(ppo.train_episode_length)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
     amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
@@ -203,6 +204,10 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
             raw_action = dist.sample_no_postprocessing(logits, key_t)
             log_prob = dist.log_prob(logits, raw_action)
             nstate = wrappers.step_batch(env, env_state, dist.postprocess(raw_action))
+            if train_episode_length:  # a time limit of training only: cut, bootstrapped
+                cut = (episode.lengths + 1.0 >= train_episode_length) * (1.0 - nstate.done)
+                nstate = nstate.replace(done=jnp.maximum(nstate.done, cut), info={
+                    **nstate.info, "truncation": jnp.maximum(nstate.info["truncation"], cut)})
             truncation = nstate.info["truncation"]
             done = nstate.done
             transition = Transition(

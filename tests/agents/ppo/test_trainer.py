@@ -202,3 +202,22 @@ def test_kl_stop_skips_the_rest_of_an_iteration_once_the_kl_passes_it():
     lr = float(config.resolve(None, [("env.task", "cartpole_balance")]).ppo.learning_rate)
     assert 0.5 * lr < largest_change(one) <= 1.001 * lr
     assert largest_change(off) > 1.5 * lr  # eight steps went further
+
+
+def test_train_episode_length_cuts_training_episodes_as_time_limits():
+    """Episodes of 5 steps in a 16-step rollout: every env ends episodes at its steps 5,
+    10 and 15 (48 episodes of 5 steps in 16 envs), none of them a termination."""
+    cfg = config.resolve(None, [
+        ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
+        ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 1),
+        ("run.log_every", 256), ("run.eval_envs", 8), ("ppo.train_episode_length", 5),
+    ])
+    fns = make_train_fns(CartpoleBalance(cfg), cfg, config.derive(cfg))
+    carry = jax.jit(fns.init)(jax.random.PRNGKey(0))
+    carry, metrics = jax.jit(fns.train_chunk)(carry, jnp.int32(1))
+    assert float(metrics["episodes"][0]) == 48.0
+    assert float(metrics["episode_length_sum"][0]) == 48.0 * 5
+    assert float(metrics["terminations"][0]) == 0.0
+    assert np.asarray(carry.episode.lengths).tolist() == [1.0] * 16  # step 16 opens episode 4
+    # evaluation keeps the env's length (500 steps of cart-pole balance)
+    assert float(jax.jit(fns.evaluate)(carry, jax.random.PRNGKey(1))["eval/episode_length"]) > 5
