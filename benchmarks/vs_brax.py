@@ -93,11 +93,22 @@ def make_adapter_class():
     return BraxEnvAdapter
 
 
-def hyperparameter_mapping(cfg) -> list[tuple[str, str, Any, Any]]:
+def training_episode_length(cfg, env_episode_length: int | None = None) -> int:
+    """Steps after which a training episode is cut: `ppo.train_episode_length`, else the
+    env's own length (`env.episode_length` unless the env sets its own, e.g. Playground's).
+    brax's `episode_length` argument plays this part (its evaluation is never used here)."""
+    env_length = int(cfg.env.episode_length if env_episode_length is None else env_episode_length)
+    return int(cfg.ppo.train_episode_length) or env_length
+
+
+def hyperparameter_mapping(cfg, env_episode_length: int | None = None
+                           ) -> list[tuple[str, str, Any, Any]]:
     """(our key, brax argument, our value, brax value); raises on what brax cannot do."""
     ppo = cfg.ppo
     if ppo.lr_schedule != "constant":
-        raise SystemExit("vs_brax: brax has no linear lr schedule; use ppo.lr_schedule=constant")
+        raise SystemExit("vs_brax: brax has a constant learning rate only; use ppo.lr_schedule=constant")
+    if ppo.kl_stop:
+        raise SystemExit("vs_brax: brax has no KL early stopping; use ppo.kl_stop=0")
     if ppo.num_envs % ppo.num_minibatches:
         raise SystemExit("vs_brax: num_envs must be divisible by num_minibatches")
     batch = ppo.num_envs // ppo.num_minibatches
@@ -136,7 +147,9 @@ def hyperparameter_mapping(cfg) -> list[tuple[str, str, Any, Any]]:
          f"{cfg.network.activation} / {cfg.network.distribution}"),
         ("actor / critic obs keys", "policy_obs_key / value_obs_key",
          "state / privileged_state", "state / privileged_state"),
-        ("env.episode_length", "episode_length", cfg.env.episode_length, cfg.env.episode_length),
+        ("training episode length: ppo.train_episode_length, else the env's", "episode_length",
+         training_episode_length(cfg, env_episode_length),
+         training_episode_length(cfg, env_episode_length)),
     ]
 
 
@@ -223,7 +236,7 @@ def run_brax(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
         environment=env,
         num_evals=num_points + 1,  # brax: num_evals - 1 progress points after the start
         run_evals=False,  # progress points carry training metrics; evaluation is ours, later
-        episode_length=int(cfg.env.episode_length),
+        episode_length=training_episode_length(cfg),
         network_factory=_network_factory(cfg),
         progress_fn=progress_fn,
         policy_params_fn=policy_params_fn,

@@ -86,12 +86,16 @@ def tuned_config(num_envs: int, num_timesteps: int):
     return params, changed
 
 
+def _env_config():
+    from playground.envs.playground_adapter import playground_config
+
+    return playground_config(ENV, {})  # the adapter's backend choice: MJX JAX without CUDA
+
+
 def _load_env():
     from mujoco_playground import registry
 
-    from playground.envs.playground_adapter import playground_config
-
-    pg_cfg = playground_config(ENV, {})  # the adapter's backend choice: MJX JAX without CUDA
+    pg_cfg = _env_config()
     return registry.load(ENV, config=pg_cfg), pg_cfg, registry
 
 
@@ -119,7 +123,7 @@ def worker_brax(args) -> None:
         cfg = common.resolve_config(PLAYGROUND_YAML, [("ppo.num_iterations", args.iterations),
                                                       ("run.seed", args.seed)])
         kwargs = {**vs_brax.brax_ppo_kwargs(cfg), "num_evals": args.points + 1,
-                  "episode_length": int(pg_cfg.episode_length)}
+                  "episode_length": vs_brax.training_episode_length(cfg, pg_cfg.episode_length)}
         def network_factory(observation_size, action_size, preprocess_observations_fn):
             del preprocess_observations_fn  # brax's normalizer, here with our obs_clip
             return brax_networks.make_ppo_networks(
@@ -360,14 +364,15 @@ def part_throughput(args, tmp: pathlib.Path, logs: pathlib.Path) -> dict[str, An
     return {"iterations": args.tp_iterations, "points": args.tp_points,
             "iterations_per_point": k, "skip_points": args.skip_points,
             "env_steps_per_iteration": cfg.ppo.num_envs * cfg.ppo.unroll_length,
-            "mapping": throughput_mapping(cfg), "reps": reps}
+            "mapping": throughput_mapping(cfg, _env_config().episode_length), "reps": reps}
 
 
-def throughput_mapping(cfg) -> list[tuple[str, str, Any, Any]]:
+def throughput_mapping(cfg, env_episode_length: int) -> list[tuple[str, str, Any, Any]]:
     """vs_brax's mapping, with the rows that differ on a Playground env (array obs, brax's
-    own network factory) restated."""
+    own network factory) restated; env_episode_length: the Playground env's own."""
     rows = []
-    for ours, brax, ours_value, brax_value in vs_brax.hyperparameter_mapping(cfg):
+    for ours, brax, ours_value, brax_value in vs_brax.hyperparameter_mapping(
+            cfg, env_episode_length):
         if ours == "ppo.obs_clip":
             brax_value = f"{brax_value} (brax's normalize fn with max_abs_value)"
         elif ours.startswith("actor / critic obs keys"):
