@@ -112,6 +112,7 @@ def hyperparameter_mapping(cfg, env_episode_length: int | None = None
     if ppo.num_envs % ppo.num_minibatches:
         raise SystemExit("vs_brax: num_envs must be divisible by num_minibatches")
     batch = ppo.num_envs // ppo.num_minibatches
+    train_length = training_episode_length(cfg, env_episode_length)
     return [
         ("ppo.num_envs", "num_envs", ppo.num_envs, ppo.num_envs),
         ("ppo.unroll_length", "unroll_length", ppo.unroll_length, ppo.unroll_length),
@@ -148,8 +149,7 @@ def hyperparameter_mapping(cfg, env_episode_length: int | None = None
         ("actor / critic obs keys", "policy_obs_key / value_obs_key",
          "state / privileged_state", "state / privileged_state"),
         ("training episode length: ppo.train_episode_length, else the env's", "episode_length",
-         training_episode_length(cfg, env_episode_length),
-         training_episode_length(cfg, env_episode_length)),
+         train_length, train_length),
     ]
 
 
