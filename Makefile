@@ -61,7 +61,7 @@ docs: install
 
 # Regenerate the shipped WildRobot reference clips (run after any change to wildrobot.xml).
 motions: install
-	$(PY) -m playground.motion.generate --out playground/envs/assets/wildrobot/motions/
+	$(PY) -m playground.motion.generate --out playground/tasks/assets/wildrobot/motions/
 
 clean:
 	rm -rf $(VENV) $(VENV)-uv .pytest_cache

@@ -25,7 +25,7 @@ def floor_episode_length(cfg, policy: str, num_envs: int = 128, seed: int = 0) -
     import jax
     import jax.numpy as jnp
 
-    from playground.envs import registry, wrappers
+    from playground.tasks import registry, wrappers
 
     env = registry.get_task(cfg.env.task).make_env(cfg)
 

@@ -102,9 +102,9 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
         jax_policy = make_jax_policy(loaded)
     else:
         from playground import config
-        from playground.agents.ppo import networks as ppo_networks
-        from playground.envs.registry import get_task
+        from playground.algorithms.ppo import networks as ppo_networks
         from playground.policy_spec import make_policy_spec
+        from playground.tasks.registry import get_task
 
         cfg = common.resolve_config(config_file, [])
         env = get_task(cfg.env.task).make_env(cfg)

@@ -89,7 +89,7 @@ def make_loop_call(env, num_envs: int, steps: int, seed: int, policy=None):
     import jax
     import jax.numpy as jnp
 
-    from playground.envs import wrappers
+    from playground.tasks import wrappers
 
     def act(key, obs, params, normalizer):
         if policy is None:

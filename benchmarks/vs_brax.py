@@ -3,7 +3,7 @@
 Both trainers step the SAME env object: `BraxEnvAdapter` exposes a playground `Env`
 as a `brax.envs.base.Env` (dict observations pass through), and brax wraps it with its
 own training wrappers (vmap, episode limit, auto-reset). Both use brax's
-`make_ppo_networks` (through `playground.agents.ppo.networks.make_networks`, so
+`make_ppo_networks` (through `playground.algorithms.ppo.networks.make_networks`, so
 hidden sizes, obs keys, activation, distribution and observation normalization with
 clipping are identical). `hyperparameter_mapping` prints how every setting maps.
 
@@ -105,10 +105,6 @@ def hyperparameter_mapping(cfg, env_episode_length: int | None = None
                            ) -> list[tuple[str, str, Any, Any]]:
     """(our key, brax argument, our value, brax value); raises on what brax cannot do."""
     ppo = cfg.ppo
-    if ppo.lr_schedule != "constant":
-        raise SystemExit("vs_brax: brax has a constant learning rate only; use ppo.lr_schedule=constant")
-    if ppo.kl_stop:
-        raise SystemExit("vs_brax: brax has no KL early stopping; use ppo.kl_stop=0")
     if ppo.num_envs % ppo.num_minibatches:
         raise SystemExit("vs_brax: num_envs must be divisible by num_minibatches")
     batch = ppo.num_envs // ppo.num_minibatches
@@ -172,7 +168,7 @@ ALGORITHM_DIFFERENCES = [
 
 
 def _network_factory(cfg):
-    from playground.agents.ppo import networks as ppo_networks
+    from playground.algorithms.ppo import networks as ppo_networks
 
     def factory(observation_size, action_size, preprocess_observations_fn=None):
         # brax passes its own normalize fn; ours (the same fn with obs_clip) is used instead
@@ -215,7 +211,7 @@ def run_brax(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
     import jax
     from brax.training.agents.ppo import train as brax_ppo
 
-    from playground.envs.registry import get_task
+    from playground.tasks.registry import get_task
 
     num_points = cfg.ppo.num_iterations // iterations_per_point
     points, params, reported_sps = [], {}, []
@@ -343,7 +339,7 @@ def _make_evaluator(cfg):
     """Our deterministic evaluation as fn((normalizer, policy, value)) -> eval/* dict."""
     import jax
 
-    from playground.agents.ppo.networks import PPOParams
+    from playground.algorithms.ppo.networks import PPOParams
     from playground.training import Run
 
     run = Run(cfg, ["benchmarks/vs_brax.py"], log=lambda *_: None)

@@ -87,7 +87,7 @@ def tuned_config(num_envs: int, num_timesteps: int):
 
 
 def _env_config():
-    from playground.envs.playground_adapter import playground_config
+    from playground.tasks.playground_adapter import playground_config
 
     return playground_config(ENV, {})  # the adapter's backend choice: MJX JAX without CUDA
 
@@ -171,7 +171,7 @@ def worker_rollout(args) -> None:
     from brax.training.agents.ppo import networks as brax_networks
     from mujoco_playground import wrapper
 
-    from playground.envs.registry import get_task
+    from playground.tasks.registry import get_task
 
     cfg = common.resolve_config(PLAYGROUND_YAML, [])
     num_envs, unroll = int(cfg.ppo.num_envs), int(cfg.ppo.unroll_length)

@@ -36,6 +36,7 @@ schema, and `python -m playground.config --print [flags]` to see a resolved conf
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import difflib
 import json
@@ -51,7 +52,7 @@ import ml_collections
 import yaml
 
 from playground import runs
-from playground.envs import registry
+from playground.tasks import registry
 
 
 class ConfigError(Exception):
@@ -131,7 +132,7 @@ SCHEMA = Section(
         "env": Section(
             "The simulated task: timing, actions, observation noise, commands, termination, robot model.",
             {
-                "task": Field(str, "humanoid_walk", "registry entry (playground/envs/registry.py)"),
+                "task": Field(str, "humanoid_walk", "registry entry (playground/tasks/registry.py)"),
                 "episode_length": Field(int, 1000, "control steps before truncation"),
                 "ctrl_dt": Field(float, 0.02, "seconds per policy step"),
                 "sim_dt": Field(float, 0.004, "seconds per physics step; must divide ctrl_dt"),
@@ -216,7 +217,7 @@ SCHEMA = Section(
                     {
                         "xml": Field(
                             str,
-                            "playground/envs/assets/wildrobot/wildrobot.xml",
+                            "playground/tasks/assets/wildrobot/wildrobot.xml",
                             "MJCF file, relative to the project root or absolute",
                         ),
                         "keyframe": Field(str, "home", "keyframe with the default pose"),
@@ -250,42 +251,11 @@ SCHEMA = Section(
                 "num_minibatches": Field(int, 4, "minibatches per epoch"),
                 "num_epochs": Field(int, 4, "passes over each rollout"),
                 "learning_rate": Field(float, 3e-4, "Adam step size"),
-                "lr_schedule": Field(
-                    str,
-                    "constant",
-                    "learning rate over training: constant; linear (to 0 at the last "
-                    "iteration); adaptive (from the KL of each minibatch, see ppo.desired_kl)",
-                    choices=("constant", "linear", "adaptive"),
-                ),
-                "desired_kl": Field(
-                    float,
-                    0.01,
-                    "adaptive schedule: before each minibatch step the step size is divided by "
-                    "1.5 when KL(old || new) > 2x this and multiplied by 1.5 when below half "
-                    "of it, within [1e-5, 1e-2]; ppo.learning_rate is the first value",
-                ),
                 "discount": Field(float, 0.97, "gamma per control step, in (0, 1]"),
                 "gae_lambda": Field(float, 0.95, "GAE lambda, in (0, 1]"),
                 "clip_epsilon": Field(float, 0.2, "PPO ratio clip"),
                 "value_loss_coef": Field(float, 0.5, "weight of the value loss"),
                 "entropy_coef": Field(float, 0.005, "weight of the entropy bonus"),
-                "kl_stop": Field(
-                    float,
-                    0.0,
-                    "0 = off; else early stopping of an iteration's updates: once a "
-                    "minibatch's KL(old || new), measured before its step, exceeds this, "
-                    "that step and the iteration's remaining ones are skipped (logged as "
-                    "train/kl_stopped, the share of steps skipped)",
-                ),
-                "policy_average": Field(
-                    float,
-                    0.0,
-                    "0 = off; else the decay d of a moving average of the policy weights, "
-                    "updated after every iteration with weight max(1 - d, 1 / iterations "
-                    "done) (a plain average over the first 1 / (1 - d) iterations): the "
-                    "averaged policy is the one evaluated, kept by run.keep_best, played and "
-                    "exported; rollouts act with the current one",
-                ),
                 "max_grad_norm": Field(float, 1.0, "global gradient norm clip"),
                 "normalize_observations": Field(bool, True, "running mean/std normalizer"),
                 "obs_clip": Field(float, 10.0, "normalized observations clipped to +-this"),
@@ -933,9 +903,34 @@ def resume_changes(saved: dict, resolved: dict) -> list[str]:
     return changes
 
 
+#: Keys that configs saved by earlier releases may hold, with the value that meant "off".
+#: A saved config is read without them when they are off; a run that used one is refused.
+REMOVED_KEYS = {"ppo.kl_stop": 0.0, "ppo.policy_average": 0.0, "ppo.lr_schedule": "constant",
+                "ppo.desired_kl": None}
+
+
+def _without_removed_keys(saved_values: dict, source: str) -> dict:
+    """`saved_values` less the REMOVED_KEYS it holds at their off value (ConfigError else)."""
+    values = copy.deepcopy(saved_values)
+    for dotted, off in REMOVED_KEYS.items():
+        *parents, leaf = dotted.split(".")
+        section = values
+        for name in parents:
+            section = section.get(name) if isinstance(section, dict) else None
+        if not isinstance(section, dict) or leaf not in section:
+            continue
+        value = section.pop(leaf)
+        if off is not None and value != off:
+            raise ConfigError(
+                f"{source}: trained with {dotted}={value!r}, which this release removed; "
+                "play or export it with the release before (git tag or commit 5a97a0a)")
+    return values
+
+
 def from_saved(saved_values: dict, overrides: Sequence[tuple[str, Any]] = (),
                source: str = "saved config") -> ml_collections.ConfigDict:
     """A locked config from one saved with a checkpoint, `overrides` applied on top."""
+    saved_values = _without_removed_keys(saved_values, source)
     values = apply_overrides(_layer(_defaults(SCHEMA), saved_values, source), overrides)
     _check_task(values["env"]["task"], f"{source}: env.task")
     return _locked(values)
@@ -958,7 +953,8 @@ def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
         saved_values = runs.read_config(steps_dir, step)
     except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON
         raise ConfigError(f"--resume: {error}") from None
-    saved = _layer(_defaults(SCHEMA), saved_values, f"--resume: config of {steps_dir / str(step)}")
+    source = f"--resume: config of {steps_dir / str(step)}"
+    saved = _layer(_defaults(SCHEMA), _without_removed_keys(saved_values, source), source)
     values = apply_overrides(saved, overrides)
     values["run"]["resume"] = str(steps_dir / str(step))
     resume_changes(saved, values)
@@ -1211,12 +1207,8 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
         value = ppo[key]
         _require(0.0 < value <= 1.0, f"ppo.{key} must be in (0, 1], got {value}")
     _require(ppo.learning_rate > 0, f"ppo.learning_rate must be > 0, got {ppo.learning_rate}")
-    _require(ppo.desired_kl > 0, f"ppo.desired_kl must be > 0, got {ppo.desired_kl}")
     _require(ppo.train_episode_length >= 0, "ppo.train_episode_length must be >= 0 (0 = the "
              f"env's episode length), got {ppo.train_episode_length}")
-    _require(ppo.kl_stop >= 0, f"ppo.kl_stop must be >= 0 (0 = off), got {ppo.kl_stop}")
-    _require(0.0 <= ppo.policy_average < 1.0,
-             f"ppo.policy_average must be in [0, 1), got {ppo.policy_average}")
     for key, (lo, hi) in _intervals(SCHEMA, cfg):
         _require(lo <= hi, f"{key} is [lo, hi] but lo > hi: [{lo}, {hi}]")
     lo_delay = env.action_delay_steps[0]

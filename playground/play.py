@@ -145,7 +145,7 @@ class Agent:
 
 def _env_from_config(task: str, config_path, overrides: list[str]):
     from playground import config
-    from playground.envs.registry import get_task
+    from playground.tasks.registry import get_task
 
     pairs = [("env.task", task)]
     for text in overrides:
@@ -261,7 +261,7 @@ def run_episodes(env, act, episodes: int, steps: int, seed: int, command=None,
     """Run `episodes` episodes of at most `steps` control steps; no auto-reset."""
     import jax
 
-    from playground.envs import wrappers
+    from playground.tasks import wrappers
 
     keys = jax.random.split(jax.random.PRNGKey(seed), episodes)
     if command is None:
@@ -485,7 +485,7 @@ def play(args, log=print) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from playground.config import ConfigError
-    from playground.envs.registry import get_task
+    from playground.tasks.registry import get_task
 
     try:
         args = parse_args(argv)

@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.agents.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN
+from playground.algorithms.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN
 from playground.serve.spec import spec_hash
 
 __all__ = ["SPEC_VERSION", "make_policy_spec", "spec_hash"]

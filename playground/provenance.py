@@ -8,7 +8,7 @@ import platform
 import subprocess
 import sys
 
-from playground.envs.registry import PROJECT_ROOT
+from playground.tasks.registry import PROJECT_ROOT
 
 PACKAGES = ("jax", "jaxlib", "brax", "flax", "mujoco", "mujoco-mjx", "optax", "orbax-checkpoint",
             "numpy", "ml-collections")

@@ -225,7 +225,7 @@ def make_scorer(env):
     """
     import jax
 
-    from playground.envs.mjx_compat import mjx
+    from playground.tasks.mjx_compat import mjx
 
     template = mjx.make_data(env.mjx_model)
 
@@ -367,8 +367,8 @@ def run_episode(robot: MujocoRobot, env, state0, controller, score, n_contacts: 
 def build_env(spec: dict, args):
     """The env of the policy's training config, randomization off; its contract must be the spec's."""
     from playground import config
-    from playground.envs.registry import get_task
     from playground.play import _check_contract
+    from playground.tasks.registry import get_task
 
     config_path = args.config
     if config_path is None and args.bundle is not None and (args.bundle / "config.yaml").is_file():

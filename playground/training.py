@@ -7,7 +7,7 @@ there it logs, evaluates and checkpoints. `train.py` is the CLI around `Run`.
 from __future__ import annotations
 
 # isort: off
-from playground.envs import mjx_compat  # noqa: F401  (first mjx import: keeps it quiet)
+from playground.tasks import mjx_compat  # noqa: F401  (first mjx import: keeps it quiet)
 
 # isort: on
 import concurrent.futures
@@ -24,12 +24,12 @@ import jax.numpy as jnp
 import numpy as np
 
 from playground import checkpoint, config, distributed, provenance, runs
-from playground.agents.amp.discriminator import SaturationWatch
-from playground.agents.ppo.trainer import TrainCarry, deployed_policy, make_train_fns
-from playground.envs.registry import get_task
+from playground.algorithms.ppo.trainer import TrainCarry, make_train_fns
 from playground.logger import RunLogger, plot_learning_curve
 from playground.motion.library import ModelHashWarning
 from playground.policy_spec import make_policy_spec
+from playground.rewards.amp.discriminator import SaturationWatch
+from playground.tasks.registry import get_task
 
 
 class TrainingError(RuntimeError):
@@ -476,8 +476,8 @@ class LoadedCheckpoint:
 
     @property
     def policy_params(self):
-        """The policy params to act with: the moving average under ppo.policy_average."""
-        return deployed_policy(self.carry)
+        """The policy params to act with."""
+        return self.carry.params.policy
 
 
 def load_checkpoint(path, overrides=(), checkpoint_dir: str | None = None,

@@ -17,7 +17,7 @@ import pytest
 
 from playground import config
 from playground.config import ConfigError, derive, resolve_config
-from playground.envs import registry
+from playground.tasks import registry
 
 ROOT = registry.PROJECT_ROOT
 
@@ -250,7 +250,7 @@ def test_apply_overrides_returns_a_new_dict():
             "network.activation=gelu",
             "network.activation must be one of swish, relu, elu, tanh; got 'gelu'",
         ),
-        ("ppo.lr_schedule=cosine", "must be one of constant, linear"),
+        ("network.distribution=beta", "must be one of tanh_normal, normal"),
         ("reward_weights.alive=high", "reward_weights.alive expects float, got 'high' (str)"),
         ("env.playground.a=[{b: 1}]", "env.playground.a expects a scalar, a list of scalars or"),
         ("reward_weights.a.b=1", "reward_weights is a flat mapping: 'reward_weights.a.b'"),
@@ -518,6 +518,21 @@ def test_saved_config_resolves_back_identically(tmp_path):
     reloaded = resolved("--config", str(path))
     assert config.to_dict(reloaded) == config.to_dict(cfg)
     assert reloaded.run.name == "1e-4" and reloaded.ppo.learning_rate == 1e-5
+
+
+@pytest.mark.parametrize("removed, value, refused", [
+    ("kl_stop", 0.0, False), ("policy_average", 0.0, False), ("lr_schedule", "constant", False),
+    ("desired_kl", 0.01, False),  # read only by the adaptive schedule: dropped whatever it was
+    ("kl_stop", 0.1, True), ("policy_average", 0.95, True), ("lr_schedule", "adaptive", True),
+])
+def test_a_saved_config_with_a_removed_key_loads_when_it_was_off(removed, value, refused):
+    saved = config.to_dict(config.default_config())
+    saved["ppo"][removed] = value
+    if refused:
+        with pytest.raises(config.ConfigError, match=f"ppo.{removed}=.*removed; play or export"):
+            config.from_saved(saved, source="ckpt")
+    else:
+        assert config.to_dict(config.from_saved(saved)) == config.to_dict(config.default_config())
 
 
 def test_to_dict_is_plain_and_in_schema_order():

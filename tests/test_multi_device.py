@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 TRAIN = [sys.executable, str(ROOT / "playground" / "train.py")]
-LEARNED = 300.0  # of 500, as in tests/agents/ppo/test_trainer.py
+LEARNED = 300.0  # of 500, as in tests/algorithms/ppo/test_trainer.py
 
 
 def test_two_devices_learn_and_the_checkpoint_restores_on_one(tmp_path):

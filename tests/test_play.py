@@ -142,23 +142,23 @@ def test_random_agent_cartpole():
 
 
 @pytest.mark.slow  # trains 4 iterations of a small cart-pole (its own program)
-def test_a_checkpoint_plays_its_averaged_policy_deterministic_or_sampled(tmp_path, capsys):
-    """ppo.policy_average on: play and export act with the average, not the last policy;
-    --stochastic samples around it, repeatably from --seed."""
+def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys):
+    """play and export act with the policy's mode; --stochastic samples around it,
+    repeatably from --seed."""
     from playground import config, export, training
     from playground.serve import bundle as bundle_lib
 
     cfg = config.resolve(None, [
         ("env.task", "cartpole_balance"), ("ppo.num_envs", 16), ("ppo.unroll_length", 16),
         ("ppo.num_minibatches", 4), ("ppo.num_epochs", 2), ("ppo.num_iterations", 4),
-        ("ppo.policy_average", 0.5), ("run.log_every", 1024), ("run.eval_envs", 8),
-        ("run.checkpoint_dir", str(tmp_path)), ("run.name", "avg"), ("run.progress", False),
+        ("run.log_every", 1024), ("run.eval_envs", 8),
+        ("run.checkpoint_dir", str(tmp_path)), ("run.name", "small"), ("run.progress", False),
         ("run.wandb.enabled", False)])
     training.Run(cfg, ["test"], log=lambda *_: None).train()
 
     def actions(*extra, seed=7):
         out = tmp_path / f"rec{len(list(tmp_path.glob('rec*.npz')))}.npz"
-        argv = ["cartpole_balance", "--agent", "trained", "--checkpoint", str(tmp_path / "avg"),
+        argv = ["cartpole_balance", "--agent", "trained", "--checkpoint", str(tmp_path / "small"),
                 "--episodes", "3", "--steps", "30", "--seed", str(seed), "--record", str(out),
                 *extra]
         assert play.main(argv) == 0, capsys.readouterr().err
@@ -168,15 +168,13 @@ def test_a_checkpoint_plays_its_averaged_policy_deterministic_or_sampled(tmp_pat
             return r["observations"], r["actions"]
 
     obs, det = actions()
-    loaded = training.load_checkpoint(str(tmp_path / "avg"), log=lambda *_: None)
+    loaded = training.load_checkpoint(str(tmp_path / "small"), log=lambda *_: None)
     carry = loaded.carry
-    assert loaded.policy_params is carry.avg_policy
 
     def mode(params):
         return np.asarray(loaded.run.fns.policy(carry.normalizer, params, {"state": obs[:, 0]}))
 
-    np.testing.assert_allclose(det[:, 0], mode(carry.avg_policy), rtol=1e-5, atol=1e-6)
-    assert not np.allclose(det[:, 0], mode(carry.params.policy), atol=1e-4)  # not the last one
+    np.testing.assert_allclose(det[:, 0], mode(carry.params.policy), rtol=1e-5, atol=1e-6)
 
     sampled, again, other = actions("--stochastic")[1], actions("--stochastic")[1], \
         actions("--stochastic", seed=8)[1]

@@ -170,7 +170,7 @@ def test_kills_at_random_moments_including_one_during_a_save_cost_only_a_resume(
 
 
 AMP_ITERATIONS = 72
-#: The AMP smoke run of tests/agents/amp/test_amp_training.py (`--verify --enable-amp`,
+#: The AMP smoke run of tests/rewards/amp/test_amp_training.py (`--verify --enable-amp`,
 #: 3-step episodes), whose compiled programs this test loads from the cache: 4 envs x 16
 #: steps = 64 policy transitions per iteration into its 4096-row replay ring, so 72
 #: iterations wrap the ring and leave the cursor mid-way.

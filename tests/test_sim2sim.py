@@ -18,11 +18,11 @@ import numpy as np
 import pytest
 
 from playground import config
-from playground.envs.mjx_compat import mjx
-from playground.envs.registry import get_task
 from playground.serve.bundle import Bundle, make_policy
 from playground.serve.observation import ObservationBuilder
 from playground.sim2sim import MujocoRobot, build_env
+from playground.tasks.mjx_compat import mjx
+from playground.tasks.registry import get_task
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 BUNDLE = ROOT / "policies" / "humanoid_walk_cpu"

@@ -37,7 +37,7 @@ from playground.motion.library import (
 def robot_from_config(config_path: str | None) -> RobotKinematics:
     """The robot of a task config's `env.robot` section."""
     from playground import config
-    from playground.envs.locomotion import file_sha256, resolve_path
+    from playground.tasks.locomotion.env import file_sha256, resolve_path
 
     cfg = config.resolve(config_path, [] if config_path else [("env.task", "humanoid_walk")])
     robot = cfg.env.robot

@@ -1,6 +1,6 @@
 """Reference gait generator for the shipped WildRobot humanoid.
 
-    python -m playground.motion.generate --out playground/envs/assets/wildrobot/motions/
+    python -m playground.motion.generate --out playground/tasks/assets/wildrobot/motions/
 
 writes one looping npz clip per gait in `GAITS` (standing, stepping in place,
 walking forward at several speeds and backward, turning in place and while
@@ -47,7 +47,7 @@ from playground.motion.library import (
 )
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-MODEL_XML = ROOT / "playground/envs/assets/wildrobot/wildrobot.xml"
+MODEL_XML = ROOT / "playground/tasks/assets/wildrobot/wildrobot.xml"
 DEFAULT_OUT = MODEL_XML.parent / "motions"
 FEET = ("left_foot", "right_foot")
 CTRL_DT = 0.02  # configs/humanoid_walk.yaml env.ctrl_dt
@@ -275,7 +275,7 @@ def generate_clip(gait: Gait, robot: RobotKinematics, dt: float = CTRL_DT) -> tu
 
 
 def wildrobot() -> RobotKinematics:
-    from playground.envs.locomotion import file_sha256
+    from playground.tasks.locomotion.env import file_sha256
 
     m = mujoco.MjModel.from_xml_path(str(MODEL_XML))
     return make_robot(m, root_body="pelvis", feet=FEET, keyframe="home",

@@ -76,7 +76,7 @@ def make_robot(mj_model: mujoco.MjModel, *, root_body: str, feet: Sequence[str],
 def robot_from_env(env) -> RobotKinematics:
     """The robot of a `LocomotionEnv`: its model, root, actuated joints, feet, home pose
     and MJCF hash, exactly as the env indexes them."""
-    from playground.envs.locomotion import file_sha256
+    from playground.tasks.locomotion.env import file_sha256
 
     m = env.mj_model
     return RobotKinematics(
@@ -352,7 +352,7 @@ def _resolve(path: str, base: pathlib.Path | None) -> pathlib.Path:
         return p
     if base is not None:
         return base / p
-    from playground.envs.locomotion import resolve_path
+    from playground.tasks.locomotion.env import resolve_path
 
     return resolve_path(path)
 

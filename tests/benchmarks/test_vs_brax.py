@@ -37,8 +37,7 @@ def test_brax_trains_with_our_training_episode_length():
 
 
 @pytest.mark.parametrize("override, message", [
-    (("ppo.lr_schedule", "adaptive"), "constant learning rate only"),
-    (("ppo.kl_stop", 0.1), "no KL early stopping"),
+    (("ppo.num_envs", 130), "divisible by num_minibatches"),
 ])
 def test_what_brax_cannot_do_is_refused(override, message):
     cfg = common.resolve_config(PLAYGROUND_YAML, [override])

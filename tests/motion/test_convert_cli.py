@@ -11,9 +11,9 @@ import sys
 import numpy as np
 import yaml
 
-from playground.envs.locomotion import file_sha256
 from playground.motion.clip import load_npz
 from playground.motion.generate import MODEL_XML
+from playground.tasks.locomotion.env import file_sha256
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 
 from playground import config
-from playground.agents.ppo import networks as ppo_networks
-from playground.envs.registry import get_task
+from playground.algorithms.ppo import networks as ppo_networks
 from playground.export import policy_layers, write_bundle
 from playground.policy_spec import make_policy_spec
+from playground.tasks.registry import get_task
 
 
 def make_policy_case(task: str, overrides=(), seed: int = 0, saturate: float = 1.0):

@@ -1,0 +1,1 @@
+"""Algorithms: one folder per algorithm, each registered under a name."""

@@ -1,0 +1,53 @@
+"""One registry entry per algorithm: its config sections and its factory.
+
+Importing this module is cheap (no jax): the config layer reads an algorithm's
+sections before anything compiles. Both are named as "module:attribute" and
+imported when asked for, so an algorithm's jax code loads only when it runs.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from typing import Any
+
+
+def load(target: str) -> Any:
+    """The object a "module:attribute" string names."""
+    module_name, attribute = target.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+@dataclasses.dataclass(frozen=True)
+class AlgorithmEntry:
+    """An algorithm: `config` names its {section: Section} mapping (an import-light
+    module); `factory` names the function that builds it for an env and a config."""
+
+    name: str
+    config: str
+    factory: str
+    description: str
+
+
+ALGORITHMS: dict[str, AlgorithmEntry] = {}
+
+
+def register(entry: AlgorithmEntry) -> AlgorithmEntry:
+    """Add `entry` under its name (a test or a plug-in package may add its own)."""
+    ALGORITHMS[entry.name] = entry
+    return entry
+
+
+def get_algorithm(name: str) -> AlgorithmEntry:
+    """The entry for `name`; KeyError (one-line message) names the known algorithms."""
+    if name not in ALGORITHMS:
+        raise KeyError(f"unknown algorithm {name!r}; known: {', '.join(sorted(ALGORITHMS))}")
+    return ALGORITHMS[name]
+
+
+register(AlgorithmEntry(
+    name="ppo",
+    config="playground.algorithms.ppo.config:SECTIONS",
+    factory="playground.algorithms.ppo.trainer:make_train_fns",
+    description="proximal policy optimization (clipped surrogate, GAE), on-policy",
+))

@@ -1,0 +1,1 @@
+"""Reward plug-ins that any algorithm can host (AMP)."""

@@ -1,0 +1,1 @@
+"""Tasks: one module or folder per task family (env, config section, rewards), and the registry."""

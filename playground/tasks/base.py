@@ -1,0 +1,69 @@
+"""The env contract: two pure functions over an immutable State.
+
+Every task (MJX robot, classic control, adapters) implements `Env`:
+`reset(key) -> State` and `step(state, action) -> State`, both pure and jittable
+for a single env; the trainer vmaps them. Static things (models, ids, limits) are
+built in `__init__`; everything that changes, the rng included, lives in `State`.
+
+Conventions every env follows (the trainer relies on them):
+  * `obs` is a dict: `state` is what the actor sees (what a real robot senses),
+    `privileged_state` is what the critic sees (may add simulator-only truths).
+  * `done` is 1.0 when the episode ended at this step, by termination *or*
+    truncation; `info["truncation"]` is 1.0 only for the time-limit case, so a
+    truncated step bootstraps from V(s_T) and a terminated one does not.
+  * `step` never resets: the obs it returns after `done` is the true (pre-reset)
+    next observation. Auto-reset is the trainer's job (`playground.tasks.wrappers`).
+  * `info["rng"]` is the env's key; `info["step"]` counts steps in the episode.
+  * `metrics["reward/<term>"]` holds each weighted reward term of this step.
+  * Domain-randomized model fields live in `info["sys"]` (a dict of arrays named
+    like `mjx.Model` fields) and physics uses `model.replace(**info["sys"])`, so
+    randomization is a vmap over model fields, never a swapped attribute.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+from flax import struct
+
+
+@struct.dataclass
+class State:
+    """One env's state. Batched states carry a leading [B] axis on every leaf."""
+
+    data: Any  # mjx.Data (physics state)
+    obs: dict[str, jax.Array]  # {"state": [obs_dim], "privileged_state": [priv_dim]}
+    reward: jax.Array  # [] float32, weighted sum of the reward terms
+    done: jax.Array  # [] float32, 1.0 if the episode ended at this step
+    metrics: dict[str, jax.Array]  # [] float32 each: reward/<term> and task metrics
+    info: dict[str, Any]  # rng, step, truncation, sys, task-specific carry
+
+
+class Env:
+    """Interface of a task. Subclasses set the attributes in `__init__`."""
+
+    #: {"state": actor obs size, "privileged_state": critic obs size}
+    observation_size: dict[str, int]
+    #: number of action dims; actions live in [-1, 1]
+    action_size: int
+    #: names of the reward terms, in `reward_weights` order
+    reward_terms: tuple[str, ...]
+    #: names of task metrics that appear in `State.metrics` (besides reward/*)
+    metric_names: tuple[str, ...] = ()
+    #: seconds between two `step` calls
+    ctrl_dt: float
+    #: seconds per physics step
+    sim_dt: float
+    #: the control steps after which an episode is truncated
+    episode_length: int
+
+    def reset(self, key: jax.Array) -> State:
+        raise NotImplementedError
+
+    def step(self, state: State, action: jax.Array) -> State:
+        raise NotImplementedError
+
+    def policy_spec(self) -> dict[str, Any]:
+        """The env's half of the deploy contract (see `playground.policy_spec`)."""
+        raise NotImplementedError

@@ -1,0 +1,1 @@
+"""Locomotion: legged robots and humanoids tracking velocity commands."""

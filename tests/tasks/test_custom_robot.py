@@ -1,0 +1,59 @@
+"""Any legged robot from YAML: the humanoid task on a quadruped MJCF, no code change."""
+
+import pathlib
+
+import jax
+import jax.numpy as jnp
+import mujoco
+import numpy as np
+import pytest
+
+from playground import config
+from playground.tasks import registry, wrappers
+from playground.tasks.locomotion import env as locomotion
+
+QUADRUPED = pathlib.Path(__file__).resolve().parents[1] / "assets" / "quadruped.xml"
+
+
+def test_the_task_runs_a_quadruped_named_only_in_config():
+    cfg = config.resolve(config.registry.CONFIG_DIR / "custom_robot.yaml", [
+        ("env.robot.xml", str(QUADRUPED)),
+        ("env.robot.keyframe", "stand"),
+        ("env.robot.root_body", "trunk"),
+        ("env.robot.feet", ["fl_foot", "fr_foot", "hl_foot", "hr_foot"]),
+        ("env.robot.imu_site", "imu"),
+        ("env.termination.min_base_height", 0.1),
+    ], verify=True)
+    env = registry.get_task(cfg.env.task).make_env(cfg)
+    assert env.action_size == 8 and env.model_warnings == []
+    assert env.policy_spec()["joint_names"][:2] == ["fl_hip", "fl_knee"]
+
+    def rollout(key):
+        state = wrappers.reset_batch(env, key, 2)
+        return jax.lax.scan(lambda s, _: (wrappers.step_batch(env, s, jnp.zeros((2, 8))), None),
+                            state, None, length=5)[0]
+
+    state = jax.jit(rollout)(jax.random.PRNGKey(0))
+    assert np.isfinite(np.asarray(state.obs["state"])).all()
+    assert np.asarray(state.info["feet_contact"]).shape == (2, 4)
+    assert np.asarray(state.done).tolist() == [0.0, 0.0]  # it stands
+
+
+def test_mjx_hostile_models_are_warned_about():
+    xml = """<mujoco><asset><mesh name="m" vertex="0 0 0 1 0 0 0 1 0 0 0 1"/></asset>
+      <option iterations="50"/>
+      <worldbody><geom type="plane" size="1 1 .1"/>
+      <body><freejoint/><geom type="mesh" mesh="m"/>""" + "".join(
+        f'<geom type="sphere" size=".01" pos="{i * 0.02} 0 0"/>' for i in range(12)
+    ) + "</body></worldbody></mujoco>"
+    warnings = locomotion.check_mjx_friendly(mujoco.MjModel.from_xml_string(xml))
+    assert any("mesh collision" in w for w in warnings)
+    assert any("can collide" in w for w in warnings)
+    assert any("iterations=50" in w for w in warnings)
+
+
+def test_bad_robot_names_are_one_line_errors():
+    cfg = config.resolve(None, [("env.robot.root_body", "nope")], verify=True)
+    with pytest.raises((KeyError, ValueError)) as err:
+        registry.get_task("humanoid_walk").make_env(cfg)
+    assert "nope" in str(err.value)
