@@ -1,6 +1,6 @@
 """Training throughput with AMP divided by without: same config, same process.
 
-Both programs are the real compiled `train_chunk` of `playground.training.Run`
+Both programs are the real compiled `train_chunk` of `playground.runner.Run`
 (the AMP one adds per-step feature extraction, the style reward, the replay
 insert, the normalizer update and `amp.disc_updates` discriminator steps). They
 are compiled first and run once untimed, then timed in `--chunks` interleaved

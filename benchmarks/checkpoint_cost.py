@@ -34,12 +34,12 @@ def _dir_bytes(path: pathlib.Path) -> int:
 def measure(config_file, chunks: int) -> dict[str, Any]:
     import jax
 
-    from playground import checkpoint, config, training
+    from playground import checkpoint, config, runner
 
     tmp = pathlib.Path(tempfile.mkdtemp(prefix="ckpt-cost-"))
     cfg = common.resolve_config(config_file, [("run.wandb.enabled", False),
                                               ("run.checkpoint_dir", str(tmp))])
-    run = training.Run(cfg, ["checkpoint_cost"], log=lambda *_: None)
+    run = runner.Run(cfg, ["checkpoint_cost"], log=lambda *_: None)
     carry = jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)
     common.log("compiling the humanoid training chunk")
     run._compile(carry)

@@ -30,14 +30,14 @@ PLAN_ENVS = (2048, 4096, 8192)
 def measure(num_envs: int, config_file) -> dict[str, Any]:
     import jax
 
-    from playground import training
+    from playground import runner
 
     unroll = 20
     cfg = common.resolve_config(config_file, [
         ("ppo.num_envs", num_envs), ("run.log_every", num_envs * unroll),  # 1 iteration/chunk
         ("run.eval_envs", 128), ("run.wandb.enabled", False), ("run.devices", 1),
     ])
-    run = training.Run(cfg, ["memory_plan"], log=lambda *_: None)
+    run = runner.Run(cfg, ["memory_plan"], log=lambda *_: None)
     carry = jax.jit(run.fns.init, out_shardings=run.shardings)(run.key_init)
     compiled = run.lower_chunk(carry).compile()
     mem = compiled.memory_analysis()

@@ -95,9 +95,9 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
     from playground.export import make_jax_policy, policy_layers, write_bundle
 
     if checkpoint:
-        from playground import training
+        from playground import runner
 
-        loaded = training.load_checkpoint(checkpoint, log=common.log)
+        loaded = runner.load_checkpoint(checkpoint, log=common.log)
         spec, params, norm = loaded.spec, loaded.policy_params, loaded.carry.normalizer
         jax_policy = make_jax_policy(loaded)
     else:

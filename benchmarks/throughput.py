@@ -7,7 +7,7 @@ For each `--num-envs` (in one process, one after the other):
   rollout   the same loop plus the policy (normalizer + MLP forward, sample, log-prob)
             and the stacked [T, B] transitions kept as outputs: the trainer's rollout
             without the learner.
-  trainer   the real compiled `train_chunk` of `playground.training.Run` (rollout,
+  trainer   the real compiled `train_chunk` of `playground.runner.Run` (rollout,
             GAE, normalizer update, num_epochs x num_minibatches SGD, NaN guard).
   epochs=1  the same trainer with `ppo.num_epochs=1`. An iteration costs
             t(E) = t_fixed + E * t_epoch, so t_epoch = (t(4) - t(1)) / 3 and
@@ -40,7 +40,7 @@ CONFIG = common.CONFIG_DIR / "humanoid_walk.yaml"
 def make_run(config_file, num_envs: int, iterations_per_chunk: int, num_chunks: int,
              overrides: list[tuple[str, Any]]):
     """A `Run` whose chunk is `iterations_per_chunk` iterations and which never idles."""
-    from playground.training import Run
+    from playground.runner import Run
 
     cfg = common.resolve_config(config_file, overrides)
     steps = num_envs * int(cfg.ppo.unroll_length)
@@ -166,7 +166,7 @@ def measure(num_envs: int, args, overrides) -> dict[str, Any]:
     compile_s["raw"], calls["raw"] = make_loop_call(run.env, num_envs, steps, args.seed)
     if args.split in ("both", "rollout"):
         common.log(f"{num_envs} envs: compiling the rollout-only loop (policy + env)")
-        policy = (run.fns.networks, first.params, first.normalizer)
+        policy = (run.fns.algorithm.networks, first.params, first.normalizer)
         compile_s["rollout"], calls["rollout"] = make_loop_call(
             run.env, num_envs, steps, args.seed, policy)
     if args.split in ("both", "epochs") and epochs > 1:

@@ -182,7 +182,7 @@ def run_ours(cfg, iterations_per_point: int, capture: bool) -> dict[str, Any]:
     """The real trainer's compiled chunk, one chunk per progress point."""
     import jax
 
-    from playground.training import Run
+    from playground.runner import Run
 
     t0 = time.perf_counter()
     run = Run(cfg, ["benchmarks/vs_brax.py"], log=lambda *_: None)
@@ -340,7 +340,7 @@ def _make_evaluator(cfg):
     import jax
 
     from playground.algorithms.ppo.networks import PPOParams
-    from playground.training import Run
+    from playground.runner import Run
 
     run = Run(cfg, ["benchmarks/vs_brax.py"], log=lambda *_: None)
     template = jax.jit(run.fns.init)(run.key_init)

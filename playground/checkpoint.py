@@ -58,7 +58,7 @@ def _flatten(tree) -> dict[str, Any]:
     Host arrays are copied: an async save must never read a buffer that the next
     (donating) training chunk reuses. `jax.Array` leaves are kept as they are (a
     global array may span other processes' devices): the caller passes a copy
-    nothing donates (`training.Run.snapshot`), and orbax writes this process's shards.
+    nothing donates (`runner.Run.snapshot`), and orbax writes this process's shards.
     """
     leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
     flat = {}
@@ -208,7 +208,7 @@ ADDED_STATE_PREFIXES = (".env_state.", ".env_state[")
 
 
 def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
-            shardings=None) -> dict[str, Any]:
+            shardings=None, legacy_path=None) -> dict[str, Any]:
     """Restore one step (newest if `step` is None): {"step", "carry", "config", "spec",
     "metrics", "added"}.
 
@@ -219,6 +219,8 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
     are listed under "added". The carry comes back as numpy arrays, or, with
     `shardings` (a tree like `abstract_carry`), as jax.Arrays placed in them, each
     process reading only the shards it holds (zero-size leaves stay numpy zeros).
+    `legacy_path(key)` names where an older layout of the carry saved a leaf (None: same
+    key): such leaves are read from there.
     """
     directory = pathlib.Path(directory).resolve()
     manager = ocp.CheckpointManager(directory, item_names=ITEMS)  # saves nothing, deletes nothing
@@ -236,6 +238,10 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
                 if math.prod(leaf.shape)
             }
         saved = _saved_leaves(directory, step)
+        moved = {old: key for key in target if key not in saved
+                 for old in [legacy_path(key) if legacy_path else None] if old in saved}
+        target = {old: target[key] for old, key in moved.items()} | {
+            key: leaf for key, leaf in target.items() if key not in moved.values()}
         added = sorted(key for key in target if key not in saved)
         lost = [key for key in added if not key.startswith(ADDED_STATE_PREFIXES)]
         if lost:
@@ -243,6 +249,7 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
                              "to another setup")
         target = {key: leaf for key, leaf in target.items() if key in saved}
         restored = _restore_leaves(manager, step, target, ("config", "spec"))
+        restored["carry"] = {moved.get(key, key): value for key, value in restored["carry"].items()}
     finally:
         manager.close()
     return {

@@ -1110,6 +1110,7 @@ class Derived:
     at the end).
     """
 
+    num_envs: int = _doc("parallel training envs: ppo.num_envs")
     env_steps_per_iteration: int = _doc("ppo.num_envs * ppo.unroll_length")
     minibatch_size: int = _doc(
         "env steps per minibatch: env_steps_per_iteration / ppo.num_minibatches"
@@ -1263,6 +1264,7 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
     num_chunks = math.ceil(ppo.num_iterations / per_chunk)
     total_iterations = ppo.num_iterations
     return Derived(
+        num_envs=int(ppo.num_envs),
         env_steps_per_iteration=steps,
         minibatch_size=steps // ppo.num_minibatches,
         n_substeps=round(ratio),

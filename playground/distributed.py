@@ -3,7 +3,7 @@
 Every process runs the same `train.py` command but for its own
 `run.distributed.process_id`; `initialize` (called by the CLI, never at import)
 connects them through `jax.distributed.initialize`, after which `jax.devices()`
-lists the devices of all processes and one mesh spans them (`training.make_mesh`).
+lists the devices of all processes and one mesh spans them (`runner.make_mesh`).
 Each process steps the envs on its own devices; the jitted iteration is the same
 program as on one host, and XLA turns the mean gradient into a cross-process
 reduction (gloo on CPU, NCCL on GPU). Process 0 writes the run directory; every

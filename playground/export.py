@@ -206,7 +206,7 @@ def make_jax_policy(loaded):
     import jax
 
     spec = loaded.spec
-    policy = jax.jit(lambda obs: loaded.run.fns.policy(
+    policy = jax.jit(lambda obs: loaded.run.fns.algorithm.deterministic_policy(
         loaded.carry.normalizer, loaded.policy_params, {"state": obs}))
 
     def apply(obs):
@@ -264,10 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import config, training
+    from playground import config, runner
 
     try:
-        loaded = training.load_checkpoint(steps_dir / str(step),
+        loaded = runner.load_checkpoint(steps_dir / str(step),
                                           log=lambda msg: print(msg, file=sys.stderr))
         source = str(loaded.steps_dir / str(loaded.step))
         print(f"exporting {source} ...", file=sys.stderr, flush=True)

@@ -196,23 +196,23 @@ def _checkpoint_agent(task: str, path: str, args) -> Agent:
     steps_dir, step = runs.find_step(path, args.checkpoint_dir)  # fails fast, before jax loads
     import jax
 
-    from playground import training
+    from playground import runner
 
-    loaded = training.load_checkpoint(str(steps_dir / str(step)))
+    loaded = runner.load_checkpoint(str(steps_dir / str(step)))
     if loaded.cfg.env.task != task:
         raise PlayError(f"{path}: checkpoint of task {loaded.cfg.env.task!r}, not {task!r}")
     normalizer, params = loaded.carry.normalizer, loaded.policy_params
     fns = loaded.run.fns
     squash = loaded.spec["network"]["squash"]
     if args.stochastic:
-        sample = jax.jit(lambda obs, key: fns.sample_policy(normalizer, params, obs, key))
+        sample = jax.jit(lambda obs, key: fns.algorithm.stochastic_policy(normalizer, params, obs, key))
         keys = {"next": jax.random.PRNGKey(args.seed)}
 
         def policy(obs):
             keys["next"], key = jax.random.split(keys["next"])
             return sample(obs, key)
     else:
-        policy = jax.jit(lambda obs: fns.policy(normalizer, params, obs))
+        policy = jax.jit(lambda obs: fns.algorithm.deterministic_policy(normalizer, params, obs))
 
     def act(obs, rng):
         action = np.asarray(policy(obs))
@@ -448,9 +448,9 @@ def write_video(path: pathlib.Path, env, qpos: np.ndarray, size: tuple[int, int]
 def play(args, log=print) -> dict:
     """Build the agent, run the episodes, print per-episode lines; the summary dict."""
     agent = make_agent(args)  # bad paths and configs fail here, before jax is imported
-    from playground import training
+    from playground import runner
 
-    training.configure_jax(agent.cfg)
+    runner.configure_jax(agent.cfg)
     env = agent.env
     steps = int(args.steps or env.episode_length)
     log(f"play {args.task}: {args.episodes} episodes x up to {steps} steps, agent "

@@ -410,12 +410,12 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
 
     import jax
 
-    from playground import training
+    from playground import runner
     from playground.play import summarize, write_video
     from playground.serve.client import PolicyClient, PolicyController, SafetyFilter
     from playground.serve.observation import ObservationBuilder
 
-    training.configure_jax(cfg)
+    runner.configure_jax(cfg)
     ctrl_dt, sim_dt = float(spec["ctrl_dt"]), float(spec["sim_dt"])
     timeout_s = ctrl_dt if args.timeout_ms is None else args.timeout_ms / 1000.0
     client = PolicyClient(endpoint, spec, timeout_s=timeout_s)

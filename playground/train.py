@@ -30,9 +30,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import distributed, training  # heavy imports only after the config is good
+    from playground import distributed, runner  # heavy imports only after the config is good
 
-    training.configure_jax(cfg)
+    runner.configure_jax(cfg)
     command = [sys.argv[0], *argv]
     if args.verify:
         if cfg.run.distributed.coordinator is not None:
@@ -44,12 +44,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         # joins the other processes (docs/multi_host.md) before any device is touched
         distributed.initialize(cfg)
-        run = training.Run(cfg, command)
+        run = runner.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print_error(e)
         return 2
-    except training.TrainingError as e:
+    except runner.TrainingError as e:
         print_error(e)
         return 1
     return 0

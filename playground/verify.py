@@ -26,12 +26,12 @@ def _trees_equal(a, b) -> bool:
 
 
 def run_verify(cfg, command: list[str]) -> int:
-    from playground import training
+    from playground import runner
     from playground.config import ConfigError, print_error
 
     t0 = time.monotonic()
     try:
-        run = training.Run(cfg, command)
+        run = runner.Run(cfg, command)
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print_error(e)
         return 2

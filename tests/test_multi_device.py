@@ -31,7 +31,7 @@ def test_two_devices_learn_and_the_checkpoint_restores_on_one(tmp_path):
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     assert last["eval/episode_reward"] > LEARNED, last
 
-    from playground.training import load_checkpoint  # this process has one CPU device
+    from playground.runner import load_checkpoint  # this process has one CPU device
 
     loaded = load_checkpoint(run_dir, log=lambda *_: None)
     assert loaded.run.num_devices == 1

@@ -82,7 +82,7 @@ def _iterations(run_dir: pathlib.Path) -> list[int]:
 
 
 def _carry_leaves(run_dir: pathlib.Path) -> dict[str, np.ndarray]:
-    from playground.training import load_checkpoint
+    from playground.runner import load_checkpoint
 
     loaded = load_checkpoint(run_dir, log=lambda *_: None)
     return {jax.tree_util.keystr(path): np.asarray(leaf)

@@ -145,7 +145,7 @@ def test_random_agent_cartpole():
 def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys):
     """play and export act with the policy's mode; --stochastic samples around it,
     repeatably from --seed."""
-    from playground import config, export, training
+    from playground import config, export, runner
     from playground.serve import bundle as bundle_lib
 
     cfg = config.resolve(None, [
@@ -154,7 +154,7 @@ def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys
         ("run.log_every", 1024), ("run.eval_envs", 8),
         ("run.checkpoint_dir", str(tmp_path)), ("run.name", "small"), ("run.progress", False),
         ("run.wandb.enabled", False)])
-    training.Run(cfg, ["test"], log=lambda *_: None).train()
+    runner.Run(cfg, ["test"], log=lambda *_: None).train()
 
     def actions(*extra, seed=7):
         out = tmp_path / f"rec{len(list(tmp_path.glob('rec*.npz')))}.npz"
@@ -168,11 +168,11 @@ def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys
             return r["observations"], r["actions"]
 
     obs, det = actions()
-    loaded = training.load_checkpoint(str(tmp_path / "small"), log=lambda *_: None)
+    loaded = runner.load_checkpoint(str(tmp_path / "small"), log=lambda *_: None)
     carry = loaded.carry
 
     def mode(params):
-        return np.asarray(loaded.run.fns.policy(carry.normalizer, params, {"state": obs[:, 0]}))
+        return np.asarray(loaded.run.fns.algorithm.deterministic_policy(carry.normalizer, params, {"state": obs[:, 0]}))
 
     np.testing.assert_allclose(det[:, 0], mode(carry.params.policy), rtol=1e-5, atol=1e-6)
 

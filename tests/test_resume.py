@@ -72,7 +72,7 @@ def _tmp_leftovers(run_dir: pathlib.Path) -> list[str]:
 
 
 def _load_carry(run_dir: pathlib.Path):
-    from playground.training import load_checkpoint
+    from playground.runner import load_checkpoint
 
     loaded = load_checkpoint(run_dir, log=lambda *_: None)
     return loaded.step, loaded.carry
@@ -122,7 +122,7 @@ def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path)
     _assert_trees_bitwise_equal(carry_a, carry_b, "carry")  # keys, counters, episode sums too
 
     # episodes ran on across the checkpoint the run resumed from (no reset at a save)
-    from playground.training import load_checkpoint
+    from playground.runner import load_checkpoint
 
     at_resume = load_checkpoint(killed_dir / runs.STEPS_DIRNAME / str(resumed_from),
                                 log=lambda *_: None).carry
@@ -195,7 +195,7 @@ def test_amp_run_stopped_at_a_checkpoint_and_resumed_is_bitwise_the_straight_run
     step_a, carry_a = _load_carry(tmp_path / "straight")
     step_b, carry_b = _load_carry(stopped)
     assert step_a == step_b == AMP_ITERATIONS
-    amp_a, amp_b = carry_a.amp, carry_b.amp
+    amp_a, amp_b = carry_a.rewards["amp"], carry_b.rewards["amp"]
     transitions = AMP_ITERATIONS * 4 * 16
     # the ring wrapped and its cursor is mid-way: a lost cursor or a reset buffer would show
     assert int(amp_a.replay.size) == 4096
@@ -208,6 +208,6 @@ def test_amp_run_stopped_at_a_checkpoint_and_resumed_is_bitwise_the_straight_run
     _assert_trees_bitwise_equal(carry_a.env_state, carry_b.env_state, "env_state")
     _assert_trees_bitwise_equal(carry_a, carry_b, "carry")
     # the discriminator did learn between the two halves (the comparison is not of inits)
-    at_half = _load_carry(stopped / runs.STEPS_DIRNAME / str(AMP_ITERATIONS // 2))[1].amp
+    at_half = _load_carry(stopped / runs.STEPS_DIRNAME / str(AMP_ITERATIONS // 2))[1].rewards["amp"]
     assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(at_half.params)[0]),
                               np.asarray(jax.tree_util.tree_leaves(amp_b.params)[0]))

@@ -9,14 +9,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from playground import config, runs, training
+from playground import config, runner, runs
 
 pytestmark = pytest.mark.slow  # compiles a (small) training chunk
 
 POISON_AT_CHUNK = 3
 
 
-class PoisonedRun(training.Run):
+class PoisonedRun(runner.Run):
     """Replaces the value network's parameters with NaN before the 3rd chunk."""
 
     def _compile(self, carry):
@@ -45,7 +45,7 @@ def test_max_bad_updates_stops_the_run_and_keeps_the_last_good_checkpoint(tmp_pa
     ])
     lines = []
     run = PoisonedRun(cfg, ["test"], log=lines.append)
-    with pytest.raises(training.TrainingError) as error:
+    with pytest.raises(runner.TrainingError) as error:
         run.train()
     message = str(error.value)
     assert "4 non-finite updates in a row at iteration 12" in message
@@ -70,7 +70,7 @@ def _small_run(iterations, *overrides, checkpoint_dir=None):
           if checkpoint_dir else []),
         *overrides,
     ])
-    return training.Run(cfg, ["test"], log=lambda *_: None)
+    return runner.Run(cfg, ["test"], log=lambda *_: None)
 
 
 def test_a_resumed_or_longer_run_lowers_to_the_programs_of_the_fresh_run():

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from playground import config, training
+from playground import config, runner
 
 pytestmark = pytest.mark.slow  # compiles a (small) training chunk
 
@@ -22,10 +22,10 @@ SMALL = [
 ]
 
 
-def _run(tmp_path, name: str, *overrides) -> training.Run:
+def _run(tmp_path, name: str, *overrides) -> runner.Run:
     cfg = config.resolve(None, [*SMALL, ("run.checkpoint_dir", str(tmp_path)),
                                 ("run.name", name), *overrides])
-    return training.Run(cfg, ["test"], log=lambda *_: None)
+    return runner.Run(cfg, ["test"], log=lambda *_: None)
 
 
 def _leaves(tree) -> list[bytes]:

@@ -48,6 +48,6 @@ def get_algorithm(name: str) -> AlgorithmEntry:
 register(AlgorithmEntry(
     name="ppo",
     config="playground.algorithms.ppo.config:SECTIONS",
-    factory="playground.algorithms.ppo.trainer:make_train_fns",
+    factory="playground.algorithms.ppo.learner:make_ppo",
     description="proximal policy optimization (clipped surrogate, GAE), on-policy",
 ))

@@ -9,7 +9,7 @@ import jax
 import numpy as np
 import pytest
 
-from playground import checkpoint, config, training
+from playground import checkpoint, config, runner
 from playground.serve.bundle import Bundle, NumpyPolicy
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ def run_dir(tmp_path_factory):
     """<checkpoint_dir>/<run>/checkpoints/3 holding an initial carry with random statistics."""
     root = tmp_path_factory.mktemp("ckpt")
     cfg = config.resolve(None, TINY)
-    run = training.Run(cfg, log=lambda m: None)
+    run = runner.Run(cfg, log=lambda m: None)
     carry = jax.device_get(jax.jit(run.fns.init)(run.key_init))
     rng = np.random.default_rng(0)
     norm = carry.normalizer

@@ -587,5 +587,12 @@ class LocomotionEnv(Env):
 
 
 def make_locomotion_env(cfg) -> LocomotionEnv:
-    """Registry factory for `humanoid_walk` (and any robot under `env.robot`)."""
-    return LocomotionEnv(cfg)
+    """Registry factory for `humanoid_walk` (and any robot under `env.robot`); a body, site,
+    joint or keyframe name not in the model is a one-line ConfigError."""
+    from playground.config import ConfigError
+
+    try:
+        return LocomotionEnv(cfg)
+    except KeyError as e:  # mujoco: a name not in the model
+        message = e.args[0] if e.args else e
+        raise ConfigError(f"env.robot ({cfg.env.robot.xml}): {message}") from None

@@ -9,8 +9,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from playground import config, training
-from playground.algorithms.ppo.trainer import make_train_fns
+from playground import config, runner
+from playground.runner import make_train_fns
 from playground.tasks.cartpole import CartpoleBalance
 
 pytestmark = pytest.mark.slow  # a real (short) training run
@@ -27,7 +27,7 @@ def run(tmp_path_factory):
         ("run.name", "learn"),
         ("run.progress", False),
     ])
-    return training.Run(cfg, ["test"], log=lambda *_: None)
+    return runner.Run(cfg, ["test"], log=lambda *_: None)
 
 
 @pytest.fixture(scope="module")

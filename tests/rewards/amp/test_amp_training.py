@@ -35,18 +35,18 @@ def test_verify_enable_amp_and_no_post_reset_next_state_in_the_replay(tmp_path):
             assert math.isfinite(row[name]), (name, row[name])
     assert 0.0 <= rows[-1]["amp/style_reward"] <= 1.0
 
-    from playground.training import load_checkpoint
+    from playground.runner import load_checkpoint
 
     loaded = load_checkpoint(run_dir)
     assert loaded.cfg.amp.enabled and loaded.cfg.env.episode_length == 3
-    replay = loaded.carry.amp.replay
+    replay = loaded.carry.rewards["amp"].replay
     steps = 10 * 4 * 16  # quick_verify: iterations x envs x unroll, all finite
     assert int(replay.size) == steps
     s, s_next = np.asarray(replay.s)[:steps], np.asarray(replay.s_next)[:steps]
     # A fresh episode starts at rest (qvel = 0), so its root and joint velocity features
     # are exactly 0; a state the physics stepped to never is. Every 3rd s is such a start,
     # and no s' may be one (it would be the post-reset state, not the step's result).
-    layout, start, columns = loaded.run.fns.amp.spec.layout, 0, []
+    layout, start, columns = loaded.run.fns.plugins[0].learner.spec.layout, 0, []
     for name, size in layout:
         if name in ("linvel", "angvel", "joint_vel"):
             columns += range(start, start + size)

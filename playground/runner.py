@@ -1,7 +1,11 @@
-"""A training run: build env and compiled functions once, loop over chunks, log, save.
+"""The run loop around any algorithm: build once, loop over chunks, log, evaluate, save.
 
-Python runs only between chunks of `iterations_per_chunk` jitted iterations:
-there it logs, evaluates and checkpoints. `train.py` is the CLI around `Run`.
+`make_train_fns` binds the run's algorithm (by `algorithm.name`, from
+`playground.algorithms.registry`) and reward plug-ins (`playground.rewards.base`) to its
+env; `Run` compiles a `lax.scan` of the algorithm's iteration once and, between chunks
+of `iterations_per_chunk` iterations, logs, evaluates and checkpoints (devices, resume,
+warm start, provenance). It never names an algorithm, a task or a plug-in.
+`train.py` is the CLI around `Run`.
 """
 
 from __future__ import annotations
@@ -16,19 +20,18 @@ import json
 import os
 import pathlib
 import time
-import warnings
+from collections.abc import Callable
 from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.extend import core as jax_core
 
-from playground import checkpoint, config, distributed, provenance, runs
-from playground.algorithms.ppo.trainer import TrainCarry, make_train_fns
+from playground import checkpoint, config, distributed, provenance, rollout, runs
+from playground.algorithms.registry import get_algorithm, load
 from playground.logger import RunLogger, plot_learning_curve
-from playground.motion.library import ModelHashWarning
-from playground.policy_spec import make_policy_spec
-from playground.rewards.amp.discriminator import SaturationWatch
+from playground.rewards.base import make_reward_plugins
 from playground.tasks.registry import get_task
 
 
@@ -60,8 +63,7 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     row["train/termination_rate"] = float(m["terminations"].sum() / max(episodes, 1.0))
     row["train/nan_resets"] = float(m["nan_resets"].sum())
     row["train/bad_updates"] = float(m["bad_update"].sum())
-    skip = {"active", "episodes", "episode_return_sum", "episode_length_sum", "terminations",
-            "nan_resets", "bad_update"}
+    skip = {"active", "bad_update", *rollout.SUMMED_METRICS}
     for k, v in m.items():
         if k in skip:
             continue
@@ -69,7 +71,7 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     return row
 
 
-def make_mesh(cfg) -> jax.sharding.Mesh:
+def make_mesh(cfg, num_envs: int) -> jax.sharding.Mesh:
     """The devices the envs are split across: of each process, all or the first run.devices.
 
     With several processes (`distributed.initialize`) the mesh holds every
@@ -86,17 +88,19 @@ def make_mesh(cfg) -> jax.sharding.Mesh:
     for device in jax.devices():
         by_process.setdefault(device.process_index, []).append(device)
     devices = [d for p in sorted(by_process) for d in by_process[p][:count]]
-    if cfg.ppo.num_envs % len(devices):
+    if num_envs % len(devices):
         where = f" of {len(by_process)} processes" if len(by_process) > 1 else " in use"
         raise config.ConfigError(
-            f"ppo.num_envs {cfg.ppo.num_envs} is not divisible by the {len(devices)} "
+            f"{num_envs} training envs are not divisible by the {len(devices)} "
             f"devices{where}"
         )
     return jax.sharding.Mesh(np.array(devices), ("envs",))
 
 
-def carry_shardings(mesh: jax.sharding.Mesh, abstract_carry: TrainCarry, num_envs: int):
-    """Data parallel: env-batched leaves split on their first axis, everything else replicated.
+def carry_shardings(mesh: jax.sharding.Mesh, abstract_carry, num_envs: int,
+                    batched_fields: tuple[str, ...]):
+    """Data parallel: env-batched leaves (of the carry's `batched_fields`) split on their
+    first axis, everything else replicated.
 
     With params replicated and the batch split, XLA's partitioner turns the mean
     gradient of each minibatch into a cross-device reduction: one program, any
@@ -106,16 +110,15 @@ def carry_shardings(mesh: jax.sharding.Mesh, abstract_carry: TrainCarry, num_env
     batched = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec("envs"))
 
     def pick(path, leaf):
-        per_env = getattr(path[0], "name", None) in ("env_state", "episode")
+        per_env = getattr(path[0], "name", None) in batched_fields
         return batched if per_env and leaf.ndim and leaf.shape[0] == num_envs else replicated
 
     return jax.tree_util.tree_map_with_path(pick, abstract_carry)
 
 
-def _learner_finite(carry: TrainCarry) -> bool:
-    """Params, optimizer state and normalizer hold only finite numbers."""
-    leaves = jax.tree_util.tree_leaves((carry.params, carry.opt_state, carry.normalizer))
-    return all(np.isfinite(x).all() for x in map(np.asarray, leaves)
+def _all_finite(tree) -> bool:
+    """Host side: every floating leaf of `tree` holds only finite numbers."""
+    return all(np.isfinite(x).all() for x in map(np.asarray, jax.tree_util.tree_leaves(tree))
                if np.issubdtype(x.dtype, np.floating))
 
 
@@ -137,13 +140,87 @@ class _SilentLogger:
         pass
 
 
+def algorithm_name(cfg) -> str:
+    """The run's algorithm (`algorithm.name`; configs saved before it existed trained PPO)."""
+    return cfg.algorithm.name if "algorithm" in cfg else "ppo"
+
+
+def make_chunk(train_step: Callable, iterations_per_chunk: int):
+    """train_chunk(carry, total_iterations) -> (carry, per-iteration metrics [K]): K
+    iterations of `train_step` in one `lax.scan`; iterations from `total_iterations` (an
+    int32 scalar) on are skipped.
+
+    Skipping (a scalar `lax.cond`) instead of a shorter last chunk keeps one compiled
+    program for the whole run, and the total being an argument keeps it for any number
+    of iterations: a run extended on resume, or a shorter run of the same config, loads
+    it from the persistent cache. Skipped rows have metrics["active"] = 0.
+    """
+
+    def step_with_flag(carry):
+        carry, metrics = train_step(carry)
+        return carry, {**metrics, "active": jnp.float32(1.0)}
+
+    def train_chunk(carry, total_iterations: jax.Array):
+        # Trace the step once (tracing MJX dominates warm start-up) and reuse its jaxpr
+        # inside the cond, which also yields the metrics structure for `skip`.
+        closed, out_shape = jax.make_jaxpr(step_with_flag, return_shape=True)(carry)
+        out_tree = jax.tree_util.tree_structure(out_shape)
+        step_fn = jax_core.jaxpr_as_fun(closed)
+
+        def traced_step(c):
+            return jax.tree_util.tree_unflatten(out_tree, step_fn(*jax.tree_util.tree_leaves(c)))
+
+        def maybe_step(c, _):
+            def skip(c):
+                return c, jax.tree_util.tree_map(lambda s: jnp.zeros(s.shape, s.dtype), out_shape[1])
+
+            return jax.lax.cond(c.iteration < total_iterations, traced_step, skip, c)
+
+        return jax.lax.scan(maybe_step, carry, None, length=int(iterations_per_chunk))
+
+    return train_chunk
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainFns:
+    """A run's algorithm and plug-ins, and the functions the run loop compiles once."""
+
+    algorithm: Any  # playground.algorithms.base.Algorithm
+    plugins: tuple  # the reward plug-ins the algorithm hosts
+    init: Callable[[jax.Array], Any]
+    #: (carry, total_iterations: int32 scalar) -> (carry, per-iteration metrics)
+    train_chunk: Callable[[Any, jax.Array], tuple[Any, dict]]
+    #: (carry, key) -> eval/* metrics of the deterministic policy
+    evaluate: Callable[[Any, jax.Array], dict]
+
+
+def make_train_fns(env, cfg, derived, log=print) -> TrainFns:
+    """Build the run's reward plug-ins and algorithm for `env`, and its chunk and evaluator."""
+    plugins = make_reward_plugins(env, cfg, log)
+    algorithm = load(get_algorithm(algorithm_name(cfg)).factory)(env, cfg, derived, plugins)
+    return TrainFns(
+        algorithm=algorithm, plugins=plugins, init=algorithm.init,
+        train_chunk=make_chunk(algorithm.train_step, derived.iterations_per_chunk),
+        evaluate=rollout.make_evaluator(env, int(cfg.run.eval_envs), algorithm.act))
+
+
+def legacy_carry_path(path: str, plugins: tuple) -> str | None:
+    """Where a carry leaf was saved before reward plug-ins had their own carry field: a
+    plug-in's state sat in a field named after it (`.amp.params` for `.rewards['amp'].params`)."""
+    for plugin in plugins:
+        prefix = f".rewards['{plugin.name}']"
+        if path.startswith(prefix):
+            return f".{plugin.name}{path[len(prefix):]}"
+    return None
+
+
 @dataclasses.dataclass
 class RunResult:
     run_dir: pathlib.Path
     steps_dir: pathlib.Path
     last_row: dict[str, Any]
     final_eval: dict[str, float]
-    carry: TrainCarry
+    carry: Any
     wall_time: float
     compile_time: float
 
@@ -157,11 +234,7 @@ class Run:
         self.log = log if self.is_primary else (lambda *_: None)
         self.derived = config.derive(cfg)
         self.entry = get_task(cfg.env.task)
-        try:
-            self.env = self.entry.make_env(cfg)
-        except KeyError as e:  # mujoco: a body/site/joint/keyframe name not in the model
-            message = e.args[0] if e.args else e
-            raise config.ConfigError(f"env.robot ({cfg.env.robot.xml}): {message}") from None
+        self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
         for warning in getattr(self.env, "model_warnings", []):
             self.log(f"warning: {warning}")
@@ -174,25 +247,19 @@ class Run:
         self.provenance = provenance.collect(argv)
         spec_env = self.env.policy_spec()
         self.provenance["mjcf_sha256"] = spec_env.get("robot_xml_sha256")
-        with warnings.catch_warnings(record=True) as caught:  # e.g. a clip made for another model
-            warnings.simplefilter("always", ModelHashWarning)
-            self.fns = make_train_fns(self.env, cfg, self.derived)
-        for warning in caught:
-            if issubclass(warning.category, ModelHashWarning):
-                self.log(f"warning: {warning.message}")
-            else:
-                warnings.showwarning(warning.message, warning.category, warning.filename,
-                                     warning.lineno)
+        self.fns = make_train_fns(self.env, cfg, self.derived, self.log)
+        self.algorithm = self.fns.algorithm
         key = jax.random.PRNGKey(int(cfg.run.seed))
         self.key_init, self.key_eval = jax.random.split(key)
         #: train_chunk's argument, not a constant of its program (see train_chunk)
         self.total_iterations = jnp.asarray(self.derived.total_iterations, jnp.int32)
         self.abstract_carry = jax.eval_shape(self.fns.init, self.key_init)
-        self.mesh = make_mesh(cfg)
+        self.mesh = make_mesh(cfg, self.derived.num_envs)
         self.num_devices = int(self.mesh.devices.size)
         self.provenance["devices"] = self.num_devices
         self.provenance["processes"] = jax.process_count()
-        self.shardings = carry_shardings(self.mesh, self.abstract_carry, int(cfg.ppo.num_envs))
+        self.shardings = carry_shardings(self.mesh, self.abstract_carry, self.derived.num_envs,
+                                         self.algorithm.batched_fields)
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._chunk = None
         self._eval = None
@@ -229,7 +296,7 @@ class Run:
         self._chunk = lambda carry: chunk(carry, self.total_iterations)
         self.compile_time += time.monotonic() - t
 
-    def place(self, carry) -> TrainCarry:
+    def place(self, carry):
         """A carry (e.g. numpy, restored) on this run's devices, split as the programs expect."""
         return jax.device_put(carry, self.shardings)
 
@@ -240,7 +307,7 @@ class Run:
         return {k: float(v) for k, v in jax.device_get(self._eval(carry, self.key_eval)).items()}
 
     def spec(self, carry) -> dict:
-        return make_policy_spec(self.env, self.cfg, self.config_dict, carry.normalizer, self.provenance)
+        return self.algorithm.policy_spec(carry, self.config_dict, self.provenance)
 
     def restore(self, steps_dir: pathlib.Path, step: int | None = None,
                 sharded: bool = False) -> dict:
@@ -249,10 +316,11 @@ class Run:
         sharded: the carry comes back as arrays in this run's shardings, each process
         reading only its own shards (what a multi-process resume needs); else numpy.
         """
-        return checkpoint.restore(steps_dir, self.abstract_carry, step,
-                                  shardings=self.shardings if sharded else None)
+        return checkpoint.restore(
+            steps_dir, self.abstract_carry, step, shardings=self.shardings if sharded else None,
+            legacy_path=lambda path: legacy_carry_path(path, self.fns.plugins))
 
-    def snapshot(self, carry) -> TrainCarry:
+    def snapshot(self, carry):
         """A copy of `carry` on its devices, in its shardings, for an async save to read
         while the next chunk donates `carry`'s own buffers."""
         if self._snapshot is None:
@@ -272,7 +340,7 @@ class Run:
         run_dir.mkdir(parents=True)
         return run_dir.resolve()
 
-    def _start(self) -> tuple[pathlib.Path, TrainCarry]:
+    def _start(self) -> tuple[pathlib.Path, Any]:
         """A new run directory (process 0 names and writes it) and the initial carry."""
         carry = jax.jit(self.fns.init, out_shardings=self.shardings)(self.key_init)
         if self.cfg.run.init_from:  # checked before the run directory exists
@@ -285,18 +353,17 @@ class Run:
         run_dir = distributed.broadcast_path(run_dir)
         return run_dir, carry
 
-    #: What a warm start (`run.init_from`) takes from the other run's carry.
-    WARM_START_PARTS = (".params", ".normalizer")
     #: Spec entries that must be equal for the other run's networks to mean the same here.
     WARM_START_SPEC_KEYS = ("observation", "action", "last_action", "default_pose",
                             "joint_names", "actuator_names", "network")
 
-    def _warm_start(self, carry: TrainCarry) -> TrainCarry:
+    def _warm_start(self, carry):
         """`carry` with run.init_from's params and normalizer, placed in this run's
         shardings; ConfigError (one line) when that checkpoint cannot start this run."""
         try:
             steps_dir, step = runs.find_step(self.cfg.run.init_from, self.cfg.run.checkpoint_dir)
-            leaves, spec = checkpoint.restore_parts(steps_dir, step, self.WARM_START_PARTS)
+            parts = self.algorithm.warm_start_parts
+            leaves, spec = checkpoint.restore_parts(steps_dir, step, parts)
         except (FileNotFoundError, ValueError) as error:
             raise config.ConfigError(f"--init-from: {error}") from None
         source = steps_dir / str(step)
@@ -309,7 +376,7 @@ class Run:
 
         def take(path, leaf):
             key = jax.tree_util.keystr(path)
-            if not key.startswith(self.WARM_START_PARTS) or not leaf.size:
+            if not key.startswith(parts) or not leaf.size:
                 return leaf
             value = leaves.get(key)
             if value is None or value.shape != leaf.shape or value.dtype != leaf.dtype:
@@ -323,7 +390,7 @@ class Run:
         self.log(f"warm start: policy, value function and observation normalizer from {source}")
         return carry
 
-    def _resume(self) -> tuple[pathlib.Path, TrainCarry]:
+    def _resume(self) -> tuple[pathlib.Path, Any]:
         """The run directory and carry of the checkpoint named by run.resume (a step dir)."""
         steps_dir, step = runs.find_step(self.cfg.run.resume)
         run_dir = steps_dir.parent
@@ -370,7 +437,7 @@ class Run:
         per_chunk, total = derived.iterations_per_chunk, derived.total_iterations
         iteration = int(carry.iteration)
         self.log(
-            f"run {run_dir}  task {cfg.env.task}  envs {cfg.ppo.num_envs}  iterations "
+            f"run {run_dir}  task {cfg.env.task}  envs {derived.num_envs}  iterations "
             f"{iteration}..{total} x {derived.env_steps_per_iteration} env steps "
             f"({per_chunk} per chunk)"
         )
@@ -396,7 +463,6 @@ class Run:
                             initial_env_steps=iteration * derived.env_steps_per_iteration)
                   if self.is_primary else _SilentLogger())
         t_loop = time.monotonic()
-        saturation = SaturationWatch()
         try:
             while iteration < total:
                 # chunks are counted from iteration 0, so a resumed run evaluates and saves
@@ -414,10 +480,8 @@ class Run:
                        "wall_time": wall_before + time.monotonic() - t_start, "train/sps": sps,
                        "eta_seconds": (derived.total_env_steps - env_steps) / max(sps, 1e-9)}
                 row.update(aggregate_chunk(metrics))
-                if "amp/disc_accuracy" in metrics:
-                    active = np.asarray(metrics["active"]) > 0
-                    warning = saturation.observe(np.asarray(metrics["amp/disc_accuracy"])[active],
-                                                 np.asarray(metrics["amp/style_reward"])[active])
+                for plugin in self.fns.plugins:
+                    warning = plugin.watch(metrics)
                     if warning:
                         self.log(f"warning: iteration {iteration}: {warning}")
                 last = iteration >= total
@@ -432,7 +496,7 @@ class Run:
                     # the next chunk donates the buffers of `carry`: save a copy (on device,
                     # so each process holds and writes only its own shards)
                     snapshot = self.snapshot(carry)
-                    if _learner_finite(snapshot):  # replicated leaves: read locally
+                    if _all_finite(self.algorithm.learner_state(snapshot)):  # replicated: local
                         saver.save(iteration, snapshot, self.config_dict, self.spec(snapshot), row)
                     else:  # never let a poisoned carry replace the last good checkpoint
                         self.log(f"warning: iteration {iteration}: non-finite parameters or "
@@ -442,12 +506,9 @@ class Run:
                         f"stopped by a preemption notice (SIGTERM) at iteration {iteration}, "
                         f"checkpoint saved: continue with --resume {run_dir}"
                     )
-                if int(carry.bad_updates) >= int(cfg.ppo.max_bad_updates):
-                    raise TrainingError(
-                        f"{int(carry.bad_updates)} non-finite updates in a row at iteration "
-                        f"{iteration} (ppo.max_bad_updates={cfg.ppo.max_bad_updates}); "
-                        f"last good checkpoint under {steps_dir}"
-                    )
+                reason = self.algorithm.stop_reason(carry)
+                if reason:
+                    raise TrainingError(f"{reason}; last good checkpoint under {steps_dir}")
         finally:
             saver.close()
             logger.close()
@@ -468,7 +529,7 @@ class LoadedCheckpoint:
     cfg: Any
     run: Run
     step: int
-    carry: TrainCarry
+    carry: Any
     spec: dict
     metrics: dict
     run_dir: pathlib.Path
