@@ -5,7 +5,8 @@ in docs/serving.md. Binds to loopback unless another address is given. With
 `--replay rec.npz` it serves the recording's `actions` open-loop instead (the bundle
 still defines the contract: spec hash and observation size).
 
-Exit codes: 0 stopped (SIGINT/SIGTERM), 2 bad input.
+Exit codes: 0 stopped (SIGINT/SIGTERM), 2 bad input (one line on stderr, before anything
+is bound): a malformed bundle, a key file that does not load, a port outside 1..65535, ...
 """
 
 from __future__ import annotations
@@ -28,9 +29,13 @@ import zmq  # noqa: E402
 from playground.serve import protocol  # noqa: E402
 from playground.serve.bundle import BACKENDS, Bundle, BundleError, make_policy  # noqa: E402
 from playground.serve.realtime import configure_process, freeze_gc, parse_cpus, rt_throttled  # noqa: E402
-from playground.serve.server import BUSY_REST, CurveConfig, PolicyServer, load_replay  # noqa: E402
-
-LOOPBACK = ("tcp://127.0.0.1:", "tcp://localhost:", "tcp://[::1]:", "ipc://", "inproc://")
+from playground.serve.server import (  # noqa: E402
+    BUSY_REST,
+    CurveConfig,
+    PolicyServer,
+    check_endpoint,
+    load_replay,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,11 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
 def make_server(args) -> PolicyServer:
     if (args.curve_secret is None) != (args.curve_clients is None):
         raise BundleError("--curve-secret and --curve-clients go together")
+    check_endpoint(args.bind)  # a bad port fails fast, before the bundle is read
     curve = None
-    if args.curve_secret is not None:
-        for path in (args.curve_secret, args.curve_clients):
-            if not path.exists():
-                raise BundleError(f"{path}: not found")
+    if args.curve_secret is not None:  # every key file is read before the bind
         curve = CurveConfig(args.curve_secret, args.curve_clients)
     if args.max_message_bytes < 256:
         raise BundleError("--max-message-bytes must be at least 256")
@@ -113,8 +116,8 @@ def main(argv: list[str] | None = None) -> int:
         # before the ZMQ context exists: its I/O thread inherits CPUs and policy
         configure_process(None if args.cpus is None else parse_cpus(args.cpus), args.rt_priority)
         server = make_server(args)
-    except (BundleError, OSError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    except (BundleError, OSError, ValueError) as exc:  # KeyFileError is a ValueError
+        print("error: " + " ".join(str(exc).split()), file=sys.stderr)  # one line
         return 2
     except zmq.ZMQError as exc:
         print(f"error: cannot bind {args.bind}: {exc}", file=sys.stderr)
@@ -122,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.busy_poll and args.cpus is None:
         print("warning: --busy-poll without --cpus: the spinning server competes with "
               "everything else for the CPUs", file=sys.stderr)
-    if not args.bind.startswith(LOOPBACK) and args.curve_secret is None:
+    if not check_endpoint(args.bind) and args.curve_secret is None:
         print(f"warning: {args.bind} is reachable from other machines and CURVE is off: "
               "anyone who can connect can drive this robot", file=sys.stderr)
     signal.signal(signal.SIGTERM, lambda *_: server.stop())

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import pathlib
 from collections.abc import Callable
 from functools import partial
@@ -27,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from playground.serve.observation import ObservationBuilder
 from playground.serve.spec import action_size, spec_hash
 
 NPZ_NAME = "policy.npz"
@@ -46,35 +48,54 @@ def file_sha256(path: pathlib.Path) -> str:
 
 
 class Bundle:
-    """The arrays and spec of one exported policy (validated on load)."""
+    """The arrays and spec of one exported policy, validated on load (`_load`).
+
+    Every way a bundle can be malformed (a file missing, bad JSON, a section or key
+    missing, a hash that does not match, a truncated npz, arrays missing, extra, of
+    another dtype or shape, non-finite weights or normalizer statistics, a layer count
+    that disagrees with the spec) raises BundleError with a one-line message, so the
+    server's start and its hot reload refuse it the same way.
+    """
 
     def __init__(self, directory: str | pathlib.Path):
         self.directory = pathlib.Path(directory)
+        try:
+            self._load()
+        except BundleError:
+            raise
+        except Exception as exc:  # a case the checks below did not name: still one line
+            raise BundleError(f"{self.directory}: malformed bundle ({type(exc).__name__}: {exc})") from None
+
+    def _load(self) -> None:
         spec_path, npz_path = self.directory / SPEC_NAME, self.directory / NPZ_NAME
         for path in (spec_path, npz_path):
             if not path.is_file():
                 raise BundleError(f"{path}: not found (a bundle is written by playground/export.py)")
         try:
             doc = json.loads(spec_path.read_text())
-            self.spec: dict[str, Any] = doc["spec"]
-            self.spec_hash: str = doc["spec_hash"]
-            self.config_sha256: str = doc["config_sha256"]
-            meta = doc["bundle"]
-        except (ValueError, KeyError, TypeError) as exc:
-            raise BundleError(f"{spec_path}: not a policy spec file ({exc})") from None
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise BundleError(f"{spec_path}: not JSON ({exc})") from None
+        doc = _field(doc, None, dict, spec_path, "the file")
+        self.spec: dict[str, Any] = _field(doc, "spec", dict, spec_path)
+        self.spec_hash: str = _field(doc, "spec_hash", str, spec_path)
+        self.config_sha256: str = _field(doc, "config_sha256", str, spec_path)
+        self.meta: dict[str, Any] = _field(doc, "bundle", dict, spec_path)
+        _check_spec(self.spec, spec_path)
         if spec_hash(self.spec) != self.spec_hash:
             raise BundleError(f"{spec_path}: spec_hash does not match the spec (edited by hand?)")
-        if meta.get("format") != BUNDLE_FORMAT:
-            raise BundleError(f"{spec_path}: bundle format {meta.get('format')}, expected {BUNDLE_FORMAT}")
-        if file_sha256(npz_path) != meta.get("npz_sha256"):
+        if self.meta.get("format") != BUNDLE_FORMAT:
+            raise BundleError(f"{spec_path}: bundle format {self.meta.get('format')}, expected {BUNDLE_FORMAT}")
+        layers = _field(self.meta, "layers", int, spec_path, "bundle.layers")
+        if layers < 1:
+            raise BundleError(f"{spec_path}: bundle.layers {layers}, expected at least 1")
+        if file_sha256(npz_path) != self.meta.get("npz_sha256"):
             raise BundleError(f"{npz_path}: sha256 differs from the one in {SPEC_NAME}")
         try:
             with np.load(npz_path, allow_pickle=False) as npz:
                 self.arrays = {k: np.asarray(npz[k]) for k in npz.files}
-        except (OSError, ValueError) as exc:
-            raise BundleError(f"{npz_path}: unreadable ({exc})") from None
-        self.meta = meta
-        self._check()
+        except Exception as exc:  # a truncated zip raises BadZipFile, EOFError, zlib.error, ...
+            raise BundleError(f"{npz_path}: unreadable ({type(exc).__name__}: {exc})") from None
+        self._check_arrays(npz_path)
 
     @property
     def obs_size(self) -> int:
@@ -92,23 +113,97 @@ class Bundle:
         return [(self.arrays[f"layer_{i}/kernel"], self.arrays[f"layer_{i}/bias"])
                 for i in range(self.num_layers)]
 
-    def _check(self) -> None:
-        net = self.spec["network"]
-        if net["activation"] not in ACTIVATIONS or net["squash"] not in SQUASHES:
-            raise BundleError(f"unsupported network {net['activation']}/{net['squash']}")
+    def _check_arrays(self, npz_path: pathlib.Path) -> None:
+        """Exactly the arrays the spec implies: float32, chained shapes, all finite."""
+        layer_keys = [f"layer_{i}/{part}" for i in range(self.num_layers) for part in ("kernel", "bias")]
+        expected = [*layer_keys, *NORMALIZER_KEYS]
+        missing = [k for k in expected if k not in self.arrays]
+        extra = sorted(set(self.arrays) - set(expected))
+        if missing or extra:
+            raise BundleError(f"{npz_path}: for {self.num_layers} layers (bundle.layers), "
+                              f"missing {missing or 'none'}, unexpected {extra or 'none'}")
         width = self.obs_size
+        shapes = {"normalizer/mean": (width,), "normalizer/std": (width,),
+                  "normalizer/eps": (), "normalizer/clip": ()}
         for i in range(self.num_layers):
-            kernel = self.arrays.get(f"layer_{i}/kernel")
-            bias = self.arrays.get(f"layer_{i}/bias")
-            if kernel is None or bias is None or kernel.ndim != 2 or kernel.shape[0] != width \
-                    or bias.shape != (kernel.shape[1],):
-                raise BundleError(f"layer {i}: missing or mis-shaped arrays")
-            width = kernel.shape[1]
+            out = self.arrays[f"layer_{i}/bias"].shape[-1:] or (0,)
+            shapes[f"layer_{i}/kernel"], shapes[f"layer_{i}/bias"] = (width, out[0]), out
+            width = out[0]
+        for key in expected:
+            array = self.arrays[key]
+            if array.dtype != np.float32:
+                raise BundleError(f"{npz_path}: {key} is {array.dtype}, expected float32")
+            if array.shape != shapes[key]:
+                raise BundleError(f"{npz_path}: {key} has shape {list(array.shape)}, expected "
+                                  f"{list(shapes[key])}")
+            if not np.isfinite(array).all():
+                raise BundleError(f"{npz_path}: {key} holds NaN or inf")
         if width != self.action_size:
-            raise BundleError(f"last layer has {width} outputs, the spec {self.action_size} actions")
-        for key in ("normalizer/mean", "normalizer/std"):
-            if self.arrays.get(key, np.zeros(0)).shape != (self.obs_size,):
-                raise BundleError(f"{key}: missing or not of size {self.obs_size}")
+            raise BundleError(f"{npz_path}: the last layer has {width} outputs, the spec "
+                              f"{self.action_size} actions")
+        norm = self.spec["normalizer"]
+        for name in ("eps", "clip"):
+            if self.arrays[f"normalizer/{name}"] != np.float32(norm[name]):
+                raise BundleError(f"{npz_path}: normalizer/{name} differs from the spec's {norm[name]}")
+        if norm["enabled"] and not (self.arrays["normalizer/std"] > 0).all():
+            raise BundleError(f"{npz_path}: normalizer/std has values <= 0")
+
+
+NORMALIZER_KEYS = ("normalizer/mean", "normalizer/std", "normalizer/eps", "normalizer/clip")
+
+
+def _field(doc: Any, key: str | None, kind: type, path: pathlib.Path, name: str | None = None) -> Any:
+    """doc[key] (doc itself for key None), which must be a `kind`; BundleError otherwise."""
+    name = name or key
+    if key is not None:
+        if not isinstance(doc, dict) or key not in doc:
+            raise BundleError(f"{path}: {name} missing")
+        doc = doc[key]
+    if not isinstance(doc, kind) or isinstance(doc, bool) and kind is not bool:
+        what = {dict: "a JSON object", str: "a string", int: "an integer", bool: "true or false"}
+        raise BundleError(f"{path}: {name} is not {what.get(kind, 'a number')}")
+    return doc
+
+
+def _number(doc: Any, key: str, path: pathlib.Path, name: str) -> float:
+    """A finite number > 0 at doc[key]."""
+    value = _field(doc, key, (int, float), path, name)
+    if not (math.isfinite(value) and value > 0):
+        raise BundleError(f"{path}: {name} {value}, expected a finite number > 0")
+    return value
+
+
+def _check_spec(spec: dict, path: pathlib.Path) -> None:
+    """The sections of the spec that serving reads: network, normalizer, action, ctrl_dt,
+    the observation layout (its size must be the network's input size)."""
+    net = _field(spec, "network", dict, path, "spec.network")
+    obs_size = _field(net, "input_size", int, path, "spec.network.input_size")
+    for key, allowed in (("activation", ACTIVATIONS), ("squash", SQUASHES)):
+        if net.get(key) not in allowed:
+            raise BundleError(f"{path}: spec.network.{key} {net.get(key)!r}, expected one of "
+                              f"{', '.join(allowed)}")
+    norm = _field(spec, "normalizer", dict, path, "spec.normalizer")
+    _field(norm, "enabled", bool, path, "spec.normalizer.enabled")
+    for key in ("eps", "clip"):
+        _number(norm, key, path, f"spec.normalizer.{key}")
+    _number(spec, "ctrl_dt", path, "spec.ctrl_dt")
+    try:  # what the server's ObservationBuilder reads ("fields" requests), checked here
+        builder = ObservationBuilder(spec)
+        ends = [int(f["start"]) + int(f["size"]) for f in builder.fields
+                if int(f["start"]) >= 0 and int(f["size"]) >= 1 and math.isfinite(float(f.get("scale", 1.0)))]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{path}: spec action or observation layout malformed "
+                          f"({type(exc).__name__}: {exc})") from None
+    if builder.action_size < 1 or obs_size < 1:
+        raise BundleError(f"{path}: spec sizes {obs_size} observations, {builder.action_size} actions")
+    if len(ends) != len(builder.fields) or max(ends, default=0) > builder.frame_size \
+            or builder.size != obs_size:
+        raise BundleError(f"{path}: spec observation layout ({len(builder.fields)} fields, frame "
+                          f"{builder.frame_size} x history {builder.history}) does not fit "
+                          f"input_size {obs_size}")
+    pose = builder.default_pose
+    if pose is not None and (pose.shape != (builder.action_size,) or not np.isfinite(pose).all()):
+        raise BundleError(f"{path}: spec.default_pose is not {builder.action_size} finite numbers")
 
 
 class NumpyPolicy:

@@ -25,9 +25,9 @@ from collections.abc import Callable
 import msgpack
 import numpy as np
 import zmq
-from zmq.auth import load_certificate
 
 from playground.serve import protocol
+from playground.serve.keys import read_key_file
 from playground.serve.observation import ObservationBuilder
 from playground.serve.spec import action_size, spec_hash
 
@@ -89,8 +89,8 @@ class PolicyClient:
         socket.setsockopt(zmq.RECONNECT_IVL, 10)  # ms: find a restarted server quickly
         socket.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
         if self.curve is not None:
-            server_public, _ = load_certificate(str(self.curve.server_public_file))
-            public, secret = load_certificate(str(self.curve.client_secret_file))
+            server_public, _ = read_key_file(self.curve.server_public_file)
+            public, secret = read_key_file(self.curve.client_secret_file, secret=True)
             socket.setsockopt(zmq.CURVE_SERVERKEY, server_public)
             socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
             socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
@@ -161,7 +161,10 @@ class PolicyClient:
                 reply = msgpack.unpackb(frames[-1], raw=False)
             except Exception:
                 reply = None
-            if not isinstance(reply, dict) or reply.get("seq") != seq:
+            # seq nil: the server could not read the request (this client has one in
+            # flight: it is the answer, an error); another seq: a late reply, dropped
+            unreadable = isinstance(reply, dict) and reply.get("seq") is None and reply.get("ok") is False
+            if not unreadable and (not isinstance(reply, dict) or reply.get("seq") != seq):
                 if not (isinstance(reply, dict) and reply.get("type") == "ping"):
                     self.counters["stale"] += 1  # a late reply to an earlier request
                 continue

@@ -3,6 +3,15 @@
 Writes DIR/NAME.key (public: give it to the other side) and DIR/NAME.key_secret
 (secret: stays on this machine, mode 0600). Make one pair for the server and one per
 client; put each client's NAME.key in the server's --curve-clients folder.
+
+The files are ZeroMQ certificates (ZPL text, as czmq and pyzmq write them): lines
+starting with '#' are comments, and the keys are the lines
+
+    public-key = "<40 Z85 characters>"
+    secret-key = "<40 Z85 characters>"     (the .key_secret file only)
+
+each the Z85 encoding of a 32-byte Curve25519 key. `read_key_file` is the one reader of
+them for the server and the client: a file without a well-formed key is refused.
 """
 
 from __future__ import annotations
@@ -15,6 +24,53 @@ import sys
 
 import zmq
 import zmq.auth
+import zmq.utils.z85
+
+#: A CURVE key in Z85 text: 32 bytes -> 40 characters.
+Z85_KEY_CHARS = 40
+
+
+class KeyFileError(ValueError):
+    """A CURVE key file (or folder of them) that cannot be used; the message is one line."""
+
+
+def _check_key(path: pathlib.Path, name: str, key: bytes | None) -> bytes:
+    if key is None:
+        raise KeyFileError(f"{path}: no {name} line (a public key file where the secret one "
+                           "is needed?)")
+    try:
+        ok = len(key) == Z85_KEY_CHARS and len(zmq.utils.z85.decode(key)) == 32
+    except (ValueError, KeyError, IndexError, TypeError):
+        ok = False
+    if not ok:
+        raise KeyFileError(f"{path}: its {name} is not {Z85_KEY_CHARS} Z85 characters")
+    return key
+
+
+def read_key_file(path: str | pathlib.Path, secret: bool = False) -> tuple[bytes, bytes | None]:
+    """(public, secret) Z85 keys of a key file; `secret` True: the secret key is required."""
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise KeyFileError(f"{path}: no such key file")
+    try:
+        public, secret_key = zmq.auth.load_certificate(str(path))
+    except OSError as exc:
+        raise KeyFileError(f"{path}: unreadable key file ({exc.strerror or exc})") from None
+    except ValueError:
+        raise KeyFileError(f"{path}: no public-key line (not a CURVE key file)") from None
+    public = _check_key(path, "public-key", public)
+    return public, _check_key(path, "secret-key", secret_key) if secret else secret_key
+
+
+def read_client_keys(directory: str | pathlib.Path) -> list[bytes]:
+    """The public keys of the *.key files in `directory` (ZMQ's own rule); every one must load."""
+    directory = pathlib.Path(directory)
+    if not directory.is_dir():
+        raise KeyFileError(f"{directory}: not a folder of client public key files")
+    files = sorted(directory.glob("*.key"))
+    if not files:
+        raise KeyFileError(f"{directory}: no client public key files (*.key)")
+    return [read_key_file(path)[0] for path in files]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,8 +10,8 @@ Request (client -> server), one msgpack map as the last ZMQ frame:
     spec  str   the spec hash the client was built for (required for act and reload)
     act:    obs     bytes: obs_size float32 little-endian; or a list of numbers
             dtype   optional, "float32" (the only accepted value)
-            fields  instead of obs: {name: list of numbers or float32 bytes}, one frame
-                    per the spec (history 1 only)
+            fields  instead of obs (not both): {name: list of numbers, float32 bytes or
+                    a bare number}, one frame per the spec (history 1 only)
     reload: bundle  str   path of a bundle directory on the server's machine
     ping:   nothing more: a warm-up a client sends shortly before a request (the reply
             carries only the common fields)
@@ -65,15 +65,44 @@ def pack(message: dict[str, Any]) -> bytes:
 
 
 def unpack(payload: bytes, max_bytes: int) -> Any:
-    """msgpack -> Python values, with container and string sizes bounded by `max_bytes`."""
+    """msgpack -> Python values, with container and string sizes bounded by `max_bytes`.
+
+    A map key that is not a string gets bad_request (with the request's seq when the
+    map has a valid one), anything undecodable bad_msgpack.
+    """
     try:
-        return msgpack.unpackb(
-            payload, raw=False, strict_map_key=True, use_list=True,
-            max_str_len=max_bytes, max_bin_len=max_bytes, max_array_len=max_bytes,
-            max_map_len=max_bytes, max_ext_len=0,
-        )
+        return _unpack(payload, max_bytes, strict_map_key=True)
     except Exception as exc:  # msgpack raises several unrelated types on garbage
-        raise ProtocolError("bad_msgpack", f"not a msgpack message ({type(exc).__name__})") from None
+        error = ProtocolError("bad_msgpack", f"not a msgpack message ({type(exc).__name__})")
+    # the refused payloads only: decode again keeping the maps with string keys only
+    foreign: list[Any] = []
+
+    def string_keys(pairs: list[tuple[Any, Any]]) -> dict:
+        foreign.extend(k for k, _ in pairs if not isinstance(k, (str, bytes)))
+        return {k: v for k, v in pairs if isinstance(k, (str, bytes))}
+
+    try:
+        message = _unpack(payload, max_bytes, strict_map_key=False, object_pairs_hook=string_keys)
+    except Exception:
+        raise error from None
+    if not foreign:
+        raise error
+    raise ProtocolError("bad_request", f"map keys must be strings (got {type(foreign[0]).__name__})",
+                        request_seq(message))
+
+
+def _unpack(payload: bytes, max_bytes: int, **options: Any) -> Any:
+    return msgpack.unpackb(
+        payload, raw=False, use_list=True, max_str_len=max_bytes, max_bin_len=max_bytes,
+        max_array_len=max_bytes, max_map_len=max_bytes, max_ext_len=0, **options)
+
+
+def request_seq(message: Any) -> int | None:
+    """The request's seq if it has a valid one (echoed in every reply), else None."""
+    seq = message.get("seq") if isinstance(message, dict) else None
+    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < SEQ_LIMIT:
+        return None
+    return seq
 
 
 def parse_request(payload: bytes, max_bytes: int) -> dict[str, Any]:
@@ -81,8 +110,8 @@ def parse_request(payload: bytes, max_bytes: int) -> dict[str, Any]:
     message = unpack(payload, max_bytes)
     if not isinstance(message, dict):
         raise ProtocolError("bad_request", "a request is a msgpack map")
-    seq = message.get("seq")
-    if isinstance(seq, bool) or not isinstance(seq, int) or not 0 <= seq < SEQ_LIMIT:
+    seq = request_seq(message)
+    if seq is None:
         raise ProtocolError("bad_request", "seq: an integer in [0, 2**63) is required")
     type_ = message.get("type")
     if message.get("v") != PROTOCOL_VERSION:

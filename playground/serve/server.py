@@ -1,16 +1,18 @@
 """The policy server: one ZMQ ROUTER socket, one thread answering in arrival order.
 
-Every request gets exactly one reply; a malformed one gets an error reply and the
-server goes on. `act` requests are answered at once; `stats` and `info` are cheap;
-`reload` loads the new bundle in a worker thread while `act` requests keep being
-answered by the current policy, then swaps between two requests (only when the new
-spec hash equals the served one), so no control request waits behind it.
+Every request read gets one reply (none if the peer is gone); a malformed one gets an
+error reply and the server goes on. `act` requests are answered at once; `stats` and
+`info` are cheap; `reload` loads the new bundle in a worker thread while `act` requests
+keep being answered by the current policy, then swaps between two requests (only when
+the new spec hash equals the served one), so no control request waits behind it: its
+reply comes after those to the requests that followed it.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
 import dataclasses
+import ipaddress
 import pathlib
 import select
 import threading
@@ -20,10 +22,10 @@ from typing import Any
 
 import numpy as np
 import zmq
-from zmq.auth import load_certificate
 
 from playground.serve import protocol
 from playground.serve.bundle import Bundle, BundleError, make_policy
+from playground.serve.keys import read_client_keys, read_key_file
 from playground.serve.observation import ObservationBuilder, ObservationError
 from playground.serve.protocol import ProtocolError
 from playground.serve.realtime import fifo_io_threads
@@ -74,6 +76,36 @@ def serve_busy(socket: zmq.Socket, handle: Callable[[list[bytes]], bool | None],
             spin_start = clock()
         elif on_idle is not None:
             on_idle()
+
+
+def check_endpoint(endpoint: str) -> bool:
+    """Whether `endpoint` is reachable from this machine only; ValueError for a tcp
+    endpoint whose port is not 1..65535 or "*" (ZMQ would bind some other port).
+
+    Loopback: ipc://, inproc://, tcp:// on localhost, 127.0.0.0/8 or ::1.
+    """
+    transport, sep, address = endpoint.partition("://")
+    if not sep:
+        raise ValueError(f"--bind {endpoint}: expected transport://address, e.g. tcp://127.0.0.1:5555")
+    if transport in ("ipc", "inproc"):
+        return True
+    if transport != "tcp":
+        return False
+    host, colon, port = address.rpartition(":")
+    if not colon or not (port == "*" or port.isdigit() and 1 <= int(port) <= 65535):
+        raise ValueError(f"--bind {endpoint}: the port must be 1..65535 (or * for any free one)")
+    host = host.removeprefix("[").removesuffix("]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name, an interface name or *: maybe not loopback
+        return False
+
+
+def _as_list(value: Any) -> Any:
+    """[value] for a bare number, else value."""
+    return [value] if isinstance(value, (int, float)) and not isinstance(value, bool) else value
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,6 +168,9 @@ class PolicyServer:
                  mode: str = "policy", busy_poll: bool = False, busy_rest: float = 0.0,
                  keep_warm_s: float = 0.0, io_priority: int | None = None,
                  log: Callable[[str], None] = print):
+        check_endpoint(bind)  # before any socket: a bad port binds nothing
+        curve_keys = None if curve is None else (read_key_file(curve.server_secret_file, secret=True),
+                                                 read_client_keys(curve.allowed_clients_dir))
         self.bundle = bundle
         self.backend = backend
         self.policy = policy if policy is not None else make_policy(bundle, backend)
@@ -159,7 +194,7 @@ class PolicyServer:
         self.socket.setsockopt(zmq.RCVHWM, 1000)
         self.socket.setsockopt(zmq.SNDHWM, 1000)
         if curve is not None:
-            self._setup_curve(curve)
+            self._setup_curve(curve, *curve_keys[0])
         self.socket.bind(bind)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
@@ -173,14 +208,13 @@ class PolicyServer:
         self._samples = 0
 
     # --- setup ---------------------------------------------------------------------
-    def _setup_curve(self, curve: CurveConfig) -> None:
+    def _setup_curve(self, curve: CurveConfig, public: bytes, secret: bytes) -> None:
+        """CURVE with the server's keys (every key file already read: one that does not
+        load refuses the start; ZMQ's authenticator would log it and then serve nobody)."""
         from zmq.auth.thread import ThreadAuthenticator  # starts a thread: only with CURVE
 
         if not zmq.has("curve"):
             raise BundleError("this libzmq has no CURVE support")
-        public, secret = load_certificate(str(curve.server_secret_file))
-        if secret is None:
-            raise BundleError(f"{curve.server_secret_file}: not a secret key file")
         self._auth = ThreadAuthenticator(self.context)
         self._auth.start()
         self._auth.configure_curve(domain="*", location=str(curve.allowed_clients_dir))
@@ -271,10 +305,10 @@ class PolicyServer:
             size = sum(map(len, frames)) - len(frames[0])
             if size > self.max_message_bytes:
                 raise ProtocolError("too_large", f"{size} bytes > limit {self.max_message_bytes}")
-            if len(envelope) > 2 or (len(envelope) == 2 and envelope[1] != b""):
-                raise ProtocolError("bad_request", "frames: [payload] or [empty, payload] expected")
             message = protocol.parse_request(payload, self.max_message_bytes)
             seq, type_ = message["seq"], message["type"]
+            if len(envelope) > 2 or (len(envelope) == 2 and envelope[1] != b""):
+                raise ProtocolError("bad_request", "frames: [payload] or [empty, payload] expected")
             if type_ == "act":
                 reply = self._act(message, t0)
             elif type_ == "stats":
@@ -314,6 +348,8 @@ class PolicyServer:
     def _act(self, message: dict, t0: float) -> bytes:
         seq = message["seq"]
         protocol.check_spec(message, self.bundle.spec_hash)
+        if "obs" in message and "fields" in message:
+            raise ProtocolError("bad_request", "act takes obs or fields, not both", seq, "act")
         if "obs" in message:
             dtype = message.get("dtype", "float32")
             if dtype not in ("float32", "<f4"):
@@ -329,6 +365,9 @@ class PolicyServer:
         except ProtocolError as exc:
             exc.seq, exc.type = seq, "act"
             raise
+        if not np.isfinite(action).all():  # finite weights can still overflow: never send it
+            raise ProtocolError("internal", "the policy's output is not finite for this observation",
+                                seq, "act")
         t2 = time.perf_counter()
         policy_us = (t2 - t1) * 1e6
         server_us = (t2 - t0) * 1e6
@@ -347,7 +386,8 @@ class PolicyServer:
             raise ProtocolError("bad_request", "fields need a spec with history 1; send obs", seq, "act")
         if not isinstance(fields, dict):
             raise ProtocolError("bad_request", "fields: a map of name -> values", seq, "act")
-        values = {name: protocol.vector(fields[name], None, name, seq)
+        # a bare number is one value (the doc's "phase as the angle")
+        values = {name: protocol.vector(_as_list(fields[name]), None, name, seq)
                   for name in self.builder.names if name in fields}
         unknown = sorted(set(fields) - set(self.builder.names))
         if unknown:
