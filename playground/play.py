@@ -408,6 +408,8 @@ def write_video(path: pathlib.Path, env, qpos: np.ndarray, size: tuple[int, int]
     import imageio.v2 as imageio
     import mujoco
 
+    from playground import quaternion
+
     model = env.mj_model
     height, width = size
     model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
@@ -419,8 +421,7 @@ def write_video(path: pathlib.Path, env, qpos: np.ndarray, size: tuple[int, int]
     root = getattr(env, "root_body", None)
     if root is not None:
         # follow the base, looking at the robot's front-left side at its starting heading
-        w, x, y, z = qpos[0, env.root_qpos + 3 : env.root_qpos + 7]
-        heading = np.degrees(np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z)))
+        heading = np.degrees(quaternion.to_yaw(qpos[0, env.root_qpos + 3 : env.root_qpos + 7]))
         camera.type = mujoco.mjtCamera.mjCAMERA_TRACKING
         camera.trackbodyid = int(root)
         camera.distance, camera.elevation, camera.azimuth = 1.1, -12.0, heading - 110.0

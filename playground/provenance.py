@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import platform
 import subprocess
 import sys
 
+from playground.serve.spec import file_sha256
 from playground.tasks.registry import PROJECT_ROOT
 
 PACKAGES = ("jax", "jaxlib", "brax", "flax", "mujoco", "mujoco-mjx", "optax", "orbax-checkpoint",
@@ -36,7 +36,7 @@ def collect(argv: list[str] | None = None) -> dict:
     return {
         "git_commit": _git("rev-parse", "HEAD"),
         "git_dirty": None if status is None else bool(status),
-        "lockfile_sha256": hashlib.sha256(lock.read_bytes()).hexdigest() if lock.exists() else None,
+        "lockfile_sha256": file_sha256(lock) if lock.exists() else None,
         "python": platform.python_version(),
         "platform": platform.platform(),
         "packages": versions,

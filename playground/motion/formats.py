@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from playground import quaternion
 from playground.motion.clip import MotionClip, MotionError
 
 QUAT_ORDERS = ("wxyz", "xyzw")
@@ -42,16 +43,6 @@ LAYOUT_KEYS = ("quat_order", "linvel_frame", "angvel_frame", "fps", "loop", "joi
                "joint_map", "fixed_joints", "feet", "columns")
 FIELDS = ("root_pos", "root_quat", "joint_pos", "foot_pos", "root_linvel", "root_angvel",
           "joint_vel")
-
-
-def _quat_to_mat(q: np.ndarray) -> np.ndarray:
-    """[T, 3, 3] rotation (body -> world) of unit quaternions [T, 4] in w, x, y, z."""
-    w, x, y, z = q[:, 0], q[:, 1], q[:, 2], q[:, 3]
-    return np.stack([
-        np.stack([1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)], -1),
-        np.stack([2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)], -1),
-        np.stack([2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)], -1),
-    ], axis=1)
 
 
 def _reorder_quat(q: np.ndarray, order: str, to_wxyz: bool) -> np.ndarray:
@@ -153,7 +144,7 @@ def _clip_from_rows(rows: np.ndarray, layout: dict, columns: dict, *, name: str,
         raise MotionError(f"{where}: root_quat columns are not unit quaternions; check "
                           "columns.root_quat and quat_order")
     quat = quat / norms
-    rot = _quat_to_mat(quat)
+    rot = quaternion.to_mat(quat)
     linvel, angvel = take("root_linvel"), take("root_angvel")
     if linvel is not None and layout["linvel_frame"] == "body":
         linvel = np.einsum("tij,tj->ti", rot, linvel)  # body -> world (MuJoCo free-joint qvel)
@@ -232,7 +223,7 @@ def save_legged_gym_json(clip: MotionClip, path: str | pathlib.Path,
     if missing:
         raise MotionError(f"clip {clip.name!r} has no joint(s) {missing} named by the layout")
     cols = [index[j] for j in layout["joints"]]
-    rot = _quat_to_mat(clip.root_quat)
+    rot = quaternion.to_mat(clip.root_quat)
     values = {
         "root_pos": clip.root_pos,
         "root_quat": _reorder_quat(clip.root_quat, order, to_wxyz=False),

@@ -24,6 +24,7 @@ import mujoco
 import numpy as np
 import yaml
 
+from playground import quaternion
 from playground.motion.clip import MotionClip, MotionError, load_npz
 from playground.motion.formats import load_legged_gym_json, load_qpos_csv
 
@@ -76,7 +77,7 @@ def make_robot(mj_model: mujoco.MjModel, *, root_body: str, feet: Sequence[str],
 def robot_from_env(env) -> RobotKinematics:
     """The robot of a `LocomotionEnv`: its model, root, actuated joints, feet, home pose
     and MJCF hash, exactly as the env indexes them."""
-    from playground.tasks.locomotion.env import file_sha256
+    from playground.serve.spec import file_sha256
 
     m = env.mj_model
     return RobotKinematics(
@@ -90,16 +91,6 @@ def robot_from_env(env) -> RobotKinematics:
 
 
 # --------------------------------------------------------------------------- qpos math
-
-
-def _yaw(quat: np.ndarray) -> np.ndarray:
-    """Heading angle of the body x axis, [T, 4] w, x, y, z -> [T]."""
-    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
-    return np.arctan2(2 * (w * z + x * y), 1 - 2 * (y * y + z * z))
-
-
-def _yaw_quat(yaw: float) -> np.ndarray:
-    return np.array([np.cos(yaw / 2), 0.0, 0.0, np.sin(yaw / 2)])
 
 
 def _rotate_z(vec: np.ndarray, angle: float) -> np.ndarray:
@@ -148,7 +139,7 @@ def clip_qvel(clip: MotionClip, robot: RobotKinematics) -> np.ndarray | None:
 def _planar(qpos: np.ndarray, robot: RobotKinematics) -> np.ndarray:
     """3x3 homogeneous transform of a frame's planar root pose (x, y, yaw)."""
     r = robot.root_qpos
-    yaw = float(_yaw(qpos[r + 3 : r + 7]))
+    yaw = float(quaternion.to_yaw(qpos[r + 3 : r + 7]))
     c, s = np.cos(yaw), np.sin(yaw)
     return np.array([[c, -s, qpos[r]], [s, c, qpos[r + 1]], [0.0, 0.0, 1.0]])
 
@@ -160,7 +151,7 @@ def carry_frame(qpos: np.ndarray, transform: np.ndarray, robot: RobotKinematics)
     out[r : r + 2] = transform[:2, :2] @ qpos[r : r + 2] + transform[:2, 2]
     turn = np.arctan2(transform[1, 0], transform[0, 0])
     quat = np.empty(4)
-    mujoco.mju_mulQuat(quat, _yaw_quat(turn), qpos[r + 3 : r + 7])
+    mujoco.mju_mulQuat(quat, quaternion.from_yaw(turn), qpos[r + 3 : r + 7])
     out[r + 3 : r + 7] = quat
     return out
 

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from playground import quaternion
 from playground.motion.clip import MotionClip, MotionError
 
 
@@ -45,8 +46,7 @@ def reference_joint_angles(clips: Sequence[MotionClip], joint_names: Sequence[st
     for clip in clips:
         speed = (clip.root_pos[-1, :2] - clip.root_pos[0, :2]) / clip.duration
         quat = clip.root_quat
-        yaw = np.unwrap(np.arctan2(2 * (quat[:, 0] * quat[:, 3] + quat[:, 1] * quat[:, 2]),
-                                   1 - 2 * (quat[:, 2] ** 2 + quat[:, 3] ** 2)))
+        yaw = np.unwrap(quaternion.to_yaw(quat))
         clip_yaw_rate = (yaw[-1] - yaw[0]) / clip.duration
         forward = float(np.linalg.norm(speed)) * np.sign(np.dot(speed, [np.cos(yaw[0]), np.sin(yaw[0])]))
         if abs(forward - vx) <= tolerance and abs(clip_yaw_rate - yaw_rate) <= tolerance:

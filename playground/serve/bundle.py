@@ -18,7 +18,6 @@ The deterministic action is
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import pathlib
@@ -29,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from playground.serve.observation import ObservationBuilder
-from playground.serve.spec import action_size, spec_hash
+from playground.serve.spec import action_size, file_sha256, spec_hash
 
 NPZ_NAME = "policy.npz"
 SPEC_NAME = "policy_spec.json"
@@ -41,10 +40,6 @@ SQUASHES = ("tanh", "clip")
 
 class BundleError(ValueError):
     """A bundle that cannot be served; the message is one line."""
-
-
-def file_sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 class Bundle:

@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import pathlib
 from typing import Any
 
 #: Fields that may differ between two checkpoints of one contract.
 VOLATILE_FIELDS = ("normalizer", "provenance", "config_sha256", "robot_xml")
+
+
+def file_sha256(path: str | pathlib.Path) -> str:
+    """Hex sha256 of a file's bytes (robot models, bundle files, the lock file)."""
+    return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
 
 
 def spec_hash(spec: dict) -> str:

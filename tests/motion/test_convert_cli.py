@@ -13,7 +13,7 @@ import yaml
 
 from playground.motion.clip import load_npz
 from playground.motion.generate import MODEL_XML
-from playground.tasks.locomotion.env import file_sha256
+from playground.serve.spec import file_sha256
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 

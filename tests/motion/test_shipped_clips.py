@@ -12,7 +12,7 @@ import yaml
 from playground.motion.clip import load_npz
 from playground.motion.generate import GAITS, MODEL_XML, generate_clip, wildrobot
 from playground.motion.library import kinematic_checks
-from playground.tasks.locomotion.env import file_sha256
+from playground.serve.spec import file_sha256
 
 MOTIONS = MODEL_XML.parent / "motions"
 REGENERATE = "python -m playground.motion.generate (or make motions)"

@@ -147,7 +147,7 @@ def test_held_command_is_never_resampled(env, fns, reset_held):
 def test_feet_phase_reward_asks_the_swing_foot_to_lift(env, fns, reset_held):
     """Feet on the floor while the clock says the left foot is at the top of its swing:
     error ~ h^2 on one foot, so the term is about exp(-0.035^2 / 5e-4) = exp(-2.45) = 0.086."""
-    from playground.tasks.locomotion.env import FEET_PHASE_SIGMA
+    from playground.tasks.locomotion.rewards import FEET_PHASE_SIGMA
 
     _, step, _ = fns
     state = reset_held(jax.random.PRNGKey(10), jnp.array([0.3, 0.0, 0.0]))  # moving: term on

@@ -27,6 +27,7 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 
+from playground import quaternion
 from playground.tasks.mjx_compat import mjx
 
 DEFAULT_OPTIONS = {
@@ -95,17 +96,6 @@ def make_feature_spec(robot, options: Mapping[str, bool] | None = None) -> Featu
     )
 
 
-def quat_to_mat(quat: jax.Array) -> jax.Array:
-    """[..., 3, 3] rotation (body -> world) of unit quaternions [..., 4] (w, x, y, z)."""
-    w, x, y, z = quat[..., 0], quat[..., 1], quat[..., 2], quat[..., 3]
-    rows = [
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ]
-    return jnp.stack([jnp.stack(row, axis=-1) for row in rows], axis=-2)
-
-
 def heading_rotation(rot: jax.Array) -> jax.Array:
     """[..., 3, 3] world -> heading frame: the inverse of the yaw of `rot`'s x axis."""
     yaw = jnp.arctan2(rot[..., 1, 0], rot[..., 0, 0])
@@ -128,7 +118,7 @@ def compute_features(spec: FeatureSpec, qpos: jax.Array, qvel: jax.Array,
     """
     r, d = spec.root_qpos, spec.root_dof
     root_pos = qpos[..., r : r + 3]
-    rot = quat_to_mat(qpos[..., r + 3 : r + 7])  # [..., 3, 3] body -> world
+    rot = quaternion.to_mat(qpos[..., r + 3 : r + 7])  # [..., 3, 3] body -> world
     to_heading = heading_rotation(rot)  # [..., 3, 3] world -> heading
     body_to_heading = to_heading @ rot
     parts = []

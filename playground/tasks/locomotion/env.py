@@ -23,7 +23,6 @@ Critic observation (`privileged_state`): the noise-free frame, then
 
 from __future__ import annotations
 
-import hashlib
 import pathlib
 from typing import Any
 
@@ -32,15 +31,14 @@ import jax.numpy as jnp
 import mujoco
 import numpy as np
 
+from playground import quaternion
+from playground.serve.spec import file_sha256
 from playground.tasks.base import Env, State
+from playground.tasks.locomotion import rewards
 from playground.tasks.mjx_compat import mjx
 from playground.tasks.registry import PROJECT_ROOT
 
 F32 = jnp.float32
-#: Width (m^2) of the feet_phase reward exp(-sum_feet (lift - target)^2 / sigma): 1 cm of
-#: error on each foot earns exp(-0.4) = 0.67; a foot left on the floor at the 3.5 cm peak
-#: of its swing earns exp(-2.45) = 0.09, so standing still earns little of it.
-FEET_PHASE_SIGMA = 5e-4
 
 
 #: Where the shipped robot models lived before the tasks/ layout: configs saved by runs of
@@ -60,10 +58,6 @@ def resolve_path(path: str) -> pathlib.Path:
     return candidate if candidate.exists() else pathlib.Path.cwd() / p
 
 
-def file_sha256(path: pathlib.Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def check_mjx_friendly(mj_model: mujoco.MjModel) -> list[str]:
     """Warnings about model features that make MJX slow (empty list when fine)."""
     warnings = []
@@ -81,38 +75,6 @@ def check_mjx_friendly(mj_model: mujoco.MjModel) -> list[str]:
     if mj_model.opt.iterations > 10:
         warnings.append(f"opt.iterations={mj_model.opt.iterations}; MJX runs fastest with 1-4")
     return warnings
-
-
-def _quat_to_mat(q):
-    """Rotation matrix (body -> world) of a unit quaternion [w, x, y, z]."""
-    w, x, y, z = q[0], q[1], q[2], q[3]
-    return jnp.array([
-        [1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y)],
-        [2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x)],
-        [2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y)],
-    ])
-
-
-def _quat_to_yaw(q):
-    w, x, y, z = q[0], q[1], q[2], q[3]
-    return jnp.arctan2(2.0 * (w * z + x * y), 1.0 - 2.0 * (y * y + z * z))
-
-
-def _yaw_quat(yaw):
-    return jnp.array([jnp.cos(yaw / 2), 0.0, 0.0, jnp.sin(yaw / 2)], F32)
-
-
-def _quat_mul(a, b):
-    w1, x1, y1, z1 = a[0], a[1], a[2], a[3]
-    w2, x2, y2, z2 = b[0], b[1], b[2], b[3]
-    return jnp.array(
-        [
-            w1 * w2 - x1 * x2 - y1 * y2 - z1 * z2,
-            w1 * x2 + x1 * w2 + y1 * z2 - z1 * y2,
-            w1 * y2 - x1 * z2 + y1 * w2 + z1 * x2,
-            w1 * z2 + x1 * y2 - y1 * x2 + z1 * w2,
-        ]
-    )
 
 
 def _rot_z(vec, yaw):
@@ -234,11 +196,7 @@ class LocomotionEnv(Env):
             "privileged_state": self.frame_size + sum(s for _, s in self.privileged_layout),
         }
         self.action_size = n
-        self.reward_terms = (
-            "tracking_lin_vel", "tracking_ang_vel", "tracking_ang_vel_avg", "lin_vel_z",
-            "ang_vel_xy", "upright", "base_height", "action_rate", "torque", "joint_limits",
-            "pose", "feet_air_time", "feet_slip", "feet_phase", "alive", "termination",
-        )
+        self.reward_terms = tuple(rewards.REWARD_TERMS)
         self.metric_names = ("vx", "vx_error", "vy_error", "yaw_rate", "yaw_rate_error",
                              "base_height", "foot_slip", "action_rate")
         noise_vec = []
@@ -319,14 +277,14 @@ class LocomotionEnv(Env):
         what the policy sees after a step is the state physics just produced.
         """
         quat = data.qpos[self.root_qpos + 3 : self.root_qpos + 7]
-        root_rot = _quat_to_mat(quat)
+        root_rot = quaternion.to_mat(quat)
         imu_rot = root_rot @ self.imu_rel_rot
         angvel_body = data.qvel[self.root_dof + 3 : self.root_dof + 6]  # root frame (MuJoCo)
         linvel_world = data.qvel[self.root_dof : self.root_dof + 3]  # world frame (MuJoCo)
         return {
             "gyro": self.imu_rel_rot.T @ angvel_body,
             "gravity": imu_rot.T @ jnp.array([0.0, 0.0, -1.0], F32),
-            "linvel": _rot_z(linvel_world, _quat_to_yaw(quat)),
+            "linvel": _rot_z(linvel_world, quaternion.to_yaw(quat)),
             "yaw_rate": (root_rot @ angvel_body)[2],
             "angvel_body": angvel_body,
             "height": data.qpos[self.root_qpos + 2],
@@ -388,7 +346,7 @@ class LocomotionEnv(Env):
         joints = jnp.clip(joints, self.joint_range[:, 0], self.joint_range[:, 1])
         qpos = qpos.at[self.qpos_idx].set(joints)
         yaw = jax.random.uniform(key_yaw, (), F32, -jnp.pi, jnp.pi)
-        quat = _quat_mul(_yaw_quat(yaw), qpos[self.root_qpos + 3 : self.root_qpos + 7])
+        quat = quaternion.multiply(quaternion.from_yaw(yaw), qpos[self.root_qpos + 3 : self.root_qpos + 7])
         qpos = qpos.at[self.root_qpos + 3 : self.root_qpos + 7].set(quat)
         model = self._model(sys)
         # No forward pass here: observations read qpos/qvel, and the first step
@@ -477,8 +435,6 @@ class LocomotionEnv(Env):
         terminated = terminated.astype(F32)
 
         cmd = info["command"]
-        lin_err = jnp.sum(jnp.square(cmd[:2] - sensors["linvel"][:2]))
-        yaw_err = jnp.square(cmd[2] - sensors["yaw_rate"])
         yaw_avg = info["yaw_rate_avg"] + self.yaw_average_alpha * (
             sensors["yaw_rate"] - info["yaw_rate_avg"])
         info["yaw_rate_avg"] = yaw_avg
@@ -492,29 +448,13 @@ class LocomotionEnv(Env):
         lift = data.xpos[self.feet, 2] - self.home_feet_z  # [nf] m above the standing height
         lift_err = jnp.sum(jnp.square(lift - lift_target))
         action_rate = jnp.sum(jnp.square(action - info["last_action"]))
-        q = data.qpos[self.qpos_idx]
-        below = jnp.maximum(self.soft_range[:, 0] - q, 0.0)
-        above = jnp.maximum(q - self.soft_range[:, 1], 0.0)
-        raw = {
-            "tracking_lin_vel": jnp.exp(-lin_err / self.tracking_sigma),
-            "tracking_ang_vel": jnp.exp(-yaw_err / self.tracking_sigma_yaw),
-            "tracking_ang_vel_avg": jnp.exp(-jnp.square(cmd[2] - yaw_avg)
-                                            / self.tracking_sigma_yaw_avg),
-            "lin_vel_z": jnp.square(sensors["linvel"][2]),
-            "ang_vel_xy": jnp.sum(jnp.square(sensors["angvel_body"][:2])),
-            "upright": jnp.sum(jnp.square(sensors["gravity"][:2])),
-            "base_height": jnp.square(sensors["height"] - self.height_target),
-            "action_rate": action_rate,
-            "torque": jnp.sum(jnp.square(data.actuator_force)),
-            "joint_limits": jnp.sum(below + above),
-            "pose": jnp.sum(jnp.square(sensors["joint_pos"])),
-            "feet_air_time": jnp.sum((air_time - self.air_time_target) * first_contact) * moving,
-            "feet_slip": jnp.sum(contact * jnp.square(feet_speed)),
-            "feet_phase": jnp.exp(-lift_err / FEET_PHASE_SIGMA) * moving,
-            "alive": F32(1.0),
-            "termination": terminated,
-        }
-        weighted = {k: self.weights.get(k, 0.0) * v.astype(F32) for k, v in raw.items()}
+        quantities = rewards.StepQuantities(
+            sensors=sensors, command=cmd, yaw_rate_avg=yaw_avg, moving=moving,
+            action_rate=action_rate, joint_pos=data.qpos[self.qpos_idx],
+            actuator_force=data.actuator_force, contact=contact, first_contact=first_contact,
+            air_time=air_time, feet_speed=feet_speed, lift_err=lift_err, terminated=terminated)
+        weighted = {name: self.weights.get(name, 0.0) * term(self, quantities).astype(F32)
+                    for name, term in rewards.REWARD_TERMS.items()}
         reward = sum(weighted.values())
 
         info["feet_air_time"] = air_time * (1.0 - contact)
