@@ -173,12 +173,6 @@ class Checkpointer:
     def wait(self) -> None:
         self.manager.wait_until_finished()
 
-    def all_steps(self) -> list[int]:
-        return sorted(self.manager.all_steps())
-
-    def latest_step(self) -> int | None:
-        return self.manager.latest_step()
-
     def close(self) -> None:
         self.manager.wait_until_finished()
         self.manager.close()

@@ -88,16 +88,6 @@ def compute_logits_and_input_grads(disc_fn: Callable[[jax.Array], jax.Array], in
     return logits, grads
 
 
-def compute_grad_penalty(disc_fn: Callable[[jax.Array], jax.Array], inputs: jax.Array) -> jax.Array:
-    """E_x |grad_x d(x)|^2 over reference inputs [B, D] (disc_fn: [B, D] -> [B], row-wise).
-
-    The squared norm of each sample's input gradient, averaged over the batch; the
-    trainer adds (grad_penalty / 2) times it, as in the AMP paper.
-    """
-    _, grads = compute_logits_and_input_grads(disc_fn, inputs)
-    return jnp.mean(jnp.sum(jnp.square(grads), axis=-1))
-
-
 def compute_style_reward(logits: jax.Array) -> jax.Array:
     """[...] style reward max(0, 1 - 0.25 (d - 1)^2) of discriminator logits [...]."""
     return jnp.maximum(0.0, 1.0 - 0.25 * jnp.square(logits - 1.0))

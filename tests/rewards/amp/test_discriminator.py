@@ -17,7 +17,6 @@ from playground.rewards.amp.discriminator import (
     Discriminator,
     SaturationWatch,
     compute_disc_loss,
-    compute_grad_penalty,
     compute_lsgan_loss,
     compute_style_reward,
     init_replay,
@@ -65,7 +64,6 @@ def test_grad_penalty_and_total_loss_by_hand():
     params = _hand_params()
     ref = jnp.array([[1.0, 1.0], [-1.0, 1.0]])
     pol = jnp.array([[0.0, 0.0]])
-    assert float(compute_grad_penalty(lambda x: net.apply(params, x), ref)) == pytest.approx(43.125)
     loss, metrics = compute_disc_loss(params, net.apply, ref, pol, jnp.ones(1), grad_penalty=5.0,
                                       logit_reg=0.05, weight_decay=1e-4)
     assert float(loss) == pytest.approx(121.376925, rel=1e-6)
