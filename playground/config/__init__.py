@@ -2,15 +2,16 @@
 
 The package is split by job:
 
-  fields.py   the types of the tree (Field, Section, FreeForm, Partial) and value checks;
-  schema.py   the schema of a run, its lookups, defaults and merging;
+  fields.py   the types of the tree (Field, Section, FreeForm, Partial), type and range checks;
+  schema.py   the schema of a run, assembled from the sections its task and algorithm
+              declare (registries) plus the run loop's `run`; lookups, defaults, merging;
   load.py     YAML files, `--set` and the shortcut flags, resolution, saved configs, resume;
   derive.py   `derive(cfg)`: derived values and the checks that span several keys;
   docs.py     docs/config.md and `python -m playground.config --print/--write-docs`.
 
 Precedence (lowest first; a later layer overrides an earlier one key by key):
 
-  1. schema defaults (listed in docs/config.md);
+  1. the defaults of the run's sections (listed in docs/config.md);
   2. one YAML file: `--config PATH`, or, when no `--config` is given, the
      registry YAML (configs/<task>.yaml) of the task named by the final value of
      `env.task` after the command-line overrides;
@@ -18,35 +19,65 @@ Precedence (lowest first; a later layer overrides an earlier one key by key):
   4. the command line: `--set KEY=VALUE` and the shortcut flags (each is exactly
      one `--set`), applied in the order given, so the last one wins.
 
-Every value is type-checked against the schema, so a typo or a wrong type is a
+`env.task` and `algorithm.name` are read first, through the same layers; their
+sections make the schema of the run. Every value is type-checked against it, so a typo or a wrong type is a
 `ConfigError` with a one-line message that names the key (and the closest valid
 key), raised before anything imports jax or compiles. The resolved config is
 locked and never mutated after `resolve_config`.
 """
 
-from playground.config.derive import Derived, derive, validate_reward_weights
+from playground.config.derive import (
+    Derived,
+    Schedule,
+    amp_enabled,
+    check_whole_multiple,
+    derive,
+    validate_reward_weights,
+)
 from playground.config.docs import main, schema_markdown
-from playground.config.fields import ConfigError, Field, FreeForm, Partial, Section, print_error
+from playground.config.fields import (
+    Check,
+    ConfigError,
+    Field,
+    FreeForm,
+    Partial,
+    Section,
+    at_least,
+    greater_than,
+    in_range,
+    lower_at_least,
+    print_error,
+    widths_at_least,
+)
 from playground.config.load import (
     REMOVED_KEYS,
-    RESUMABLE_KEYS,
     SHORTCUTS,
     Shortcut,
     apply_overrides,
     build_arg_parser,
     from_saved,
     load_yaml,
+    parse_set,
+    parse_sets,
     resolve,
     resolve_config,
     resume_changes,
     save_config,
 )
-from playground.config.schema import SCHEMA, default_config, to_dict
+from playground.config.schema import (
+    assemble,
+    default_config,
+    resumable_keys,
+    schema_of,
+    to_dict,
+)
 
 __all__ = [
-    "REMOVED_KEYS", "RESUMABLE_KEYS", "SCHEMA", "SHORTCUTS", "ConfigError", "Derived", "Field",
-    "FreeForm", "Partial", "Section", "Shortcut", "apply_overrides", "build_arg_parser",
-    "default_config", "derive", "from_saved", "load_yaml", "main", "print_error", "resolve",
-    "resolve_config", "resume_changes", "save_config", "schema_markdown", "to_dict",
-    "validate_reward_weights",
+    "REMOVED_KEYS", "SHORTCUTS", "Check", "ConfigError", "Derived", "Field", "FreeForm",
+    "Partial", "Schedule", "Section", "Shortcut", "amp_enabled", "apply_overrides", "assemble",
+    "at_least", "build_arg_parser", "check_whole_multiple", "default_config", "derive",
+    "from_saved", "greater_than", "in_range", "load_yaml", "lower_at_least", "main",
+    "parse_set", "parse_sets", "print_error", "resolve", "resolve_config", "resumable_keys",
+    "resume_changes", "save_config", "schema_markdown", "schema_of", "to_dict",
+    "validate_reward_weights", "widths_at_least",
 ]

@@ -15,8 +15,23 @@ import ml_collections
 import yaml
 
 from playground import runs
-from playground.config.fields import ConfigError, Field, Partial
-from playground.config.schema import SCHEMA, _defaults, _locked, _lookup, _merge, to_dict
+from playground.config.fields import ConfigError, Field, Partial, Section, check_field
+from playground.config.schema import (
+    TASK_FIELD,
+    _get,
+    algorithm_entry,
+    assemble,
+    defaults,
+    locked,
+    lookup,
+    merge,
+    plain,
+    resumable_keys,
+    schema_of,
+    selection,
+    task_entry,
+    to_dict,
+)
 from playground.tasks import registry
 
 
@@ -120,18 +135,54 @@ def save_config(cfg: ml_collections.ConfigDict | dict, path: str | pathlib.Path)
     header = "# Resolved playground config. Reload with: --config <this file>\n"
     runs.write_atomic(pathlib.Path(path), header + text)
 
+# --------------------------------------------------------------------------- overrides
 
 
-def _parse_value(key: str, raw: Any) -> Any:
+def parse_set(text: str) -> tuple[str, str]:
+    """`KEY=VALUE` (one `--set`) -> (key, raw value); the value keeps any later '='."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set expects KEY=VALUE, got {text!r}")
+    return key.strip(), raw
+
+
+def parse_sets(texts: Sequence[str]) -> list[tuple[str, str]]:
+    """Several `KEY=VALUE` texts -> override pairs for `resolve` / `from_saved`."""
+    return [parse_set(text) for text in texts]
+
+
+def _parse_value(root: Section, key: str, raw: Any) -> Any:
     """A `--set` value: YAML scalar/flow text; a str key keeps text that reads as a number."""
     if not isinstance(raw, str):
         return raw
     value = _parse_yaml(raw, f"--set {key}")
-    node = _lookup(key)
+    node = lookup(root, key)
     wants_str = isinstance(node, Field) and node.type is str
     if wants_str and isinstance(value, bool | int | float):
         return raw.strip()
     return value
+
+
+def _override_selection(overrides: Sequence[tuple[str, Any]]) -> dict:
+    """The `env.task` / `algorithm.name` the overrides set (last one wins), as a partial config."""
+    chosen: dict[str, dict] = {}
+    for key, raw in overrides:
+        for section, field in (("env", "task"), ("algorithm", "name")):
+            if key == f"{section}.{field}":
+                value = raw.strip() if isinstance(raw, str) else raw
+                chosen.setdefault(section, {})[field] = check_field(key, TASK_FIELD, value)
+    return chosen
+
+
+def _selected(*layers: Any) -> dict:
+    """The selection keys of the last layer that sets each (a partial config)."""
+    task, algorithm = None, None
+    for layer in layers:
+        if isinstance(layer, dict):
+            layer_task, layer_algorithm = _get(layer, "env", "task"), _get(layer, "algorithm", "name")
+            task = task if layer_task is None else layer_task
+            algorithm = algorithm if layer_algorithm is None else layer_algorithm
+    return {"env": {"task": task}, "algorithm": {"name": algorithm}}
 
 
 def apply_overrides(
@@ -140,55 +191,30 @@ def apply_overrides(
     """A new plain dict: `cfg_dict` with each (dotted key, value) applied in order.
 
     A str value is YAML text as given to `--set` ("1e-4", "[64, 64]", "null");
-    any other value is used as is. Every value is checked against the schema.
+    any other value is used as is. Every value is checked against the schema of the
+    run that `cfg_dict` and the overrides select (their final env.task, algorithm.name).
     """
-    values = to_dict(cfg_dict)
+    root = schema_of(_selected(dict(cfg_dict), _override_selection(overrides)))
+    values = plain(root, cfg_dict)
     for key, raw in overrides:
-        node = _lookup(key)
+        node = lookup(root, key)
         if isinstance(node, Partial) or key.startswith("quick_verify."):
             raise ConfigError(
                 f"cannot --set {key}: quick_verify comes from the YAML file and is applied "
                 "before the command line; set the key itself instead"
             )
-        layer: Any = _parse_value(key, raw)
+        layer: Any = _parse_value(root, key, raw)
         for part in reversed(key.split(".")):
             layer = {part: layer}
-        values = _merge(SCHEMA, values, layer)
+        values = merge(root, values, layer)
     return values
 
 
-def _layer(values: dict, layer: dict, source: str) -> dict:
+def _layer(root: Section, values: dict, layer: dict, source: str) -> dict:
     try:
-        return _merge(SCHEMA, values, layer)
+        return merge(root, values, layer)
     except ConfigError as error:
         raise ConfigError(f"{source}: {error}") from None
-
-
-def _check_task(task: str, source: str) -> registry.TaskEntry:
-    try:
-        return registry.get_task(task)
-    except KeyError as error:  # the registry's one-line message (unknown task, missing extra)
-        raise ConfigError(f"{source}: {error.args[0]}") from None
-
-
-#: Keys a resumed run may change; any other change alters shapes or the learning
-#: problem (network, observations, task, envs, devices, seed, learning rate, ...).
-RESUMABLE_KEYS = (
-    "ppo.num_iterations",
-    "ppo.max_bad_updates",
-    "run.log_every",
-    "run.eval_every",
-    "run.eval_envs",
-    "run.checkpoint_every",
-    "run.keep_checkpoints",
-    "run.keep_best",
-    "run.checkpoint_dir",
-    "run.resume",
-    "run.progress",
-    "run.compilation_cache",
-    "run.distributed.",
-    "run.wandb.",
-)
 
 
 def _dotted(values: Any, prefix: str = "") -> dict[str, Any]:
@@ -200,29 +226,44 @@ def _dotted(values: Any, prefix: str = "") -> dict[str, Any]:
     return {prefix[:-1]: values}
 
 
-def resume_changes(saved: dict, resolved: dict) -> list[str]:
-    """What a resume changes ("key: old -> new"); ConfigError for a key not in RESUMABLE_KEYS.
+def _saved_values(root: Section, saved: dict, source: str) -> dict:
+    """A saved config laid on the run's defaults, less the keys this run does not own.
 
-    `saved` may come from an older schema that lacked some keys: it is laid on today's
-    defaults first, so a key the checkpoint never had compares as its default.
+    Configs saved before sections became per task hold every key of the old global
+    schema; the keys their task or algorithm does not read were ignored, so they are
+    dropped here (only for saved configs: a user's YAML gets no such leniency).
     """
-    saved = _layer(_defaults(SCHEMA), to_dict(saved), "--resume: saved config")
-    old, new = _dotted(to_dict(saved)), _dotted(to_dict(resolved))
+    return _layer(root, defaults(root), plain(root, _without_removed_keys(saved, source)), source)
+
+
+def resume_changes(saved: dict, resolved: dict) -> list[str]:
+    """What a resume changes ("key: old -> new"); ConfigError for a key that may not change.
+
+    Only the resumable keys of the run's schema (docs/config.md) may change. `saved` may
+    come from an older schema that lacked some keys: it is laid on today's defaults first,
+    so a key the checkpoint never had compares as its default.
+    """
+    old_selection, new_selection = selection(saved), selection(resolved)
+    for key, old, new in zip(("env.task", "algorithm.name"), old_selection, new_selection,
+                             strict=True):
+        if old != new:
+            raise ConfigError(
+                f"--resume: {key} cannot change when resuming ({old!r} -> {new!r}): it changes "
+                "shapes or the learning problem; start a new run")
+    root = schema_of(resolved)
+    resumable = resumable_keys(root)
+    saved = _saved_values(root, to_dict(saved), "--resume: saved config")
+    old, new = _dotted(plain(root, saved)), _dotted(plain(root, resolved))
     changes = []
     for key in sorted(set(old) | set(new)):
         if key.startswith("quick_verify") or old.get(key) == new.get(key):
             continue
-        allowed = any(key == k or (k.endswith(".") and key.startswith(k)) for k in RESUMABLE_KEYS)
+        allowed = any(key == k or (k.endswith(".") and key.startswith(k)) for k in resumable)
         if not allowed:
             raise ConfigError(
                 f"--resume: {key} cannot change when resuming ({old.get(key)!r} -> "
                 f"{new.get(key)!r}): it changes shapes or the learning problem; start a new run "
                 "(resumable keys: see docs/config.md)"
-            )
-        if key == "ppo.num_iterations" and new.get("ppo.lr_schedule") == "linear":
-            raise ConfigError(
-                "--resume: ppo.num_iterations cannot change with ppo.lr_schedule=linear "
-                "(the schedule's length is part of the learning problem)"
             )
         if key != "run.resume":
             changes.append(f"{key}: {old.get(key)!r} -> {new.get(key)!r}")
@@ -253,13 +294,20 @@ def _without_removed_keys(saved_values: dict, source: str) -> dict:
     return values
 
 
+def _saved_schema(saved_values: dict, overrides: Sequence[tuple[str, Any]], source: str) -> Section:
+    task, algorithm = selection(_selected(saved_values, _override_selection(overrides)))
+    task_entry(task, f"{source}: env.task")
+    return assemble(task, algorithm)
+
+
 def from_saved(saved_values: dict, overrides: Sequence[tuple[str, Any]] = (),
                source: str = "saved config") -> ml_collections.ConfigDict:
-    """A locked config from one saved with a checkpoint, `overrides` applied on top."""
-    saved_values = _without_removed_keys(saved_values, source)
-    values = apply_overrides(_layer(_defaults(SCHEMA), saved_values, source), overrides)
-    _check_task(values["env"]["task"], f"{source}: env.task")
-    return _locked(values)
+    """A locked config from one saved with a checkpoint, `overrides` applied on top.
+
+    Keys of the saved config that the run's task and algorithm do not own are dropped.
+    """
+    root = _saved_schema(saved_values, overrides, source)
+    return locked(apply_overrides(_saved_values(root, saved_values, source), overrides))
 
 
 def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
@@ -280,12 +328,13 @@ def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
     except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON
         raise ConfigError(f"--resume: {error}") from None
     source = f"--resume: config of {steps_dir / str(step)}"
-    saved = _layer(_defaults(SCHEMA), _without_removed_keys(saved_values, source), source)
+    root = _saved_schema(saved_values, (), source)
+    saved = _saved_values(root, saved_values, source)
     values = apply_overrides(saved, overrides)
     values["run"]["resume"] = str(steps_dir / str(step))
     resume_changes(saved, values)
-    _check_task(values["env"]["task"], "env.task")
-    return _locked(values)
+    task_entry(values["env"]["task"])
+    return locked(values)
 
 
 def resolve(
@@ -295,31 +344,41 @@ def resolve(
 ) -> ml_collections.ConfigDict:
     """The locked config: defaults < YAML < quick_verify (if verify) < overrides in order.
 
+    `env.task` and `algorithm.name` are read first (from the same layers, in the same
+    order); their sections make the schema that every other key is checked against.
     With `run.resume` set (`--resume`), the resumed checkpoint's saved config
-    replaces defaults and YAML, and only RESUMABLE_KEYS may change.
+    replaces defaults and YAML, and only resumable keys may change.
     """
-    defaults = _defaults(SCHEMA)
     try:
-        command_line = apply_overrides(defaults, overrides)
+        chosen = _override_selection(overrides)
+        task, algorithm = selection(chosen)
+        task_entry(task)
+        command_line = apply_overrides(defaults(assemble(task, algorithm)), overrides)
     except ConfigError as error:
         raise ConfigError(f"command line: {error}") from None
     if command_line["run"]["resume"] is not None:
         return _resolve_resume(config_path, overrides, verify, command_line)
-    final_task = command_line["env"]["task"]
     if config_path is None:
-        config_path = _check_task(final_task, "env.task").config_path
+        config_path = task_entry(task).config_path
         source = str(config_path.relative_to(registry.PROJECT_ROOT))
     else:
         source = str(config_path)
-    values = _layer(defaults, load_yaml(config_path), source)
+    data = load_yaml(config_path)
+    quick = data.get("quick_verify") if verify else None
+    task, algorithm = selection(_selected(data, quick, chosen))
+    task_entry(task)
+    algorithm_entry(algorithm)
+    root = assemble(task, algorithm)
+    values = _layer(root, defaults(root), data, source)
     if verify:
-        values = _merge(SCHEMA, values, values["quick_verify"])
+        values = merge(root, values, values["quick_verify"])
     values = apply_overrides(values, overrides)
     if values["run"]["resume"] is not None:
         raise ConfigError(f"{source}: run.resume belongs on the command line (--resume PATH)")
-    _check_task(values["env"]["task"], "env.task")
-    return _locked(values)
+    return locked(values)
 
+
+# --------------------------------------------------------------------------- command line
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,10 +416,7 @@ class _OverrideAction(argparse.Action):
 
     def __call__(self, parser, namespace, values, option_string=None):
         if self.key is None:  # --set KEY=VALUE
-            key, sep, raw = values.partition("=")
-            if not sep or not key.strip():
-                raise ConfigError(f"--set expects KEY=VALUE, got {values!r}")
-            pair = (key.strip(), raw)
+            pair = parse_set(values)
         else:
             pair = (self.key, self.value if self.value is not None else values)
         setattr(namespace, self.dest, (*getattr(namespace, self.dest), pair))

@@ -1,12 +1,23 @@
-"""The schema: every section and key, its lookups, defaults, merging and plain dicts."""
+"""The schema of a run: its task's and its algorithm's sections plus the run loop's.
+
+Which sections a run has depends on two keys read first, `env.task` and
+`algorithm.name`: `assemble` takes the task's sections from the task registry and
+the algorithm's from the algorithm registry (each a "module:attribute" reference to
+an import-light module), adds the run loop's own `run` section and `quick_verify`,
+and returns one root `Section`. A key that is not in it is unknown for that run.
+This module knows no task and no algorithm by name; the registries hold them.
+"""
 
 from __future__ import annotations
 
 import difflib
+import functools
+import importlib
 from typing import Any
 
 import ml_collections
 
+from playground.algorithms import registry as algorithms
 from playground.config.fields import (
     ConfigError,
     Field,
@@ -14,360 +25,234 @@ from playground.config.fields import (
     Node,
     Partial,
     Section,
-    _check_field,
-    _check_free_form,
-    _describe,
-    _merge_nested,
+    at_least,
+    check_field,
+    check_free_form,
+    describe,
+    merge_nested,
+    plain_free_form,
+)
+from playground.tasks import registry as tasks
+
+TASK_FIELD = Field(str, tasks.DEFAULT_TASK, "registry entry (playground/tasks/registry.py)")
+
+ALGORITHM = Section(
+    "The algorithm that trains the policy.",
+    {"name": Field(str, algorithms.DEFAULT_ALGORITHM,
+                   "registry entry (playground/algorithms/registry.py)")},
 )
 
-SCHEMA = Section(
-    "",
+RUN = Section(
+    "Seeds, logging, evaluation, checkpoints.",
     {
-        "env": Section(
-            "The simulated task: timing, actions, observation noise, commands, termination, robot model.",
-            {
-                "task": Field(str, "humanoid_walk", "registry entry (playground/tasks/registry.py)"),
-                "episode_length": Field(int, 1000, "control steps before truncation"),
-                "ctrl_dt": Field(float, 0.02, "seconds per policy step"),
-                "sim_dt": Field(float, 0.004, "seconds per physics step; must divide ctrl_dt"),
-                "action_scale": Field(
-                    float, 0.3, "rad of position target per unit action, around the home pose"
-                ),
-                "action_delay_steps": Field(
-                    list[int],
-                    [0, 1],
-                    "[min, max] control steps of action latency, sampled per episode",
-                    interval=True,
-                ),
-                "obs_history": Field(
-                    int, 1, "frames of actor observation stacked (1 = no history)"
-                ),
-                "tracking_sigma": Field(
-                    float, 0.25, "width of the exp(-err^2/sigma) tracking rewards"
-                ),
-                "tracking_sigma_yaw": Field(
-                    float, 0.25, "width of the yaw-rate tracking reward (rad^2/s^2)"
-                ),
-                "yaw_average_seconds": Field(
-                    float, 0.5, "time constant of the averaged yaw rate that "
-                    "reward term tracking_ang_vel_avg tracks (a gait cycle or so: the yaw "
-                    "wobble of each step averages out, the turn stays)"
-                ),
-                "tracking_sigma_yaw_avg": Field(
-                    float, 0.05, "width of the averaged yaw-rate tracking reward (rad^2/s^2)"
-                ),
-                "base_height_target": Field(
-                    float,
-                    None,
-                    "m; null: the home keyframe's root body height",
-                    optional=True,
-                ),
-                "feet_air_time_target": Field(float, 0.3, "seconds of swing rewarded per step"),
-                "noise": Section(
-                    "Uniform observation noise, in each sensor's units, times `scale`.",
-                    {
-                        "scale": Field(float, 1.0, "global multiplier (0 disables noise)"),
-                        "gyro": Field(float, 0.2, "rad/s"),
-                        "gravity": Field(float, 0.05, "projected gravity, unit vector"),
-                        "joint_pos": Field(float, 0.03, "rad"),
-                        "joint_vel": Field(float, 1.5, "rad/s"),
-                    },
-                ),
-                "gait": Section(
-                    "Gait clock given to the policy.",
-                    {
-                        "enabled": Field(bool, True, "sin/cos phase clock in the observation"),
-                        "frequency": Field(float, 1.5, "Hz, gait cycles per second"),
-                        "swing_height": Field(
-                            float, 0.035, "m; peak foot lift the `feet_phase` reward asks for"
-                        ),
-                    },
-                ),
-                "command": Section(
-                    "Velocity commands, sampled uniformly from [lo, hi].",
-                    {
-                        "vx": Field(list[float], [-0.3, 0.6], "m/s forward", interval=True),
-                        "vy": Field(list[float], [-0.2, 0.2], "m/s sideways", interval=True),
-                        "yaw_rate": Field(list[float], [-0.5, 0.5], "rad/s", interval=True),
-                        "resample_seconds": Field(float, 5.0, "seconds between new commands"),
-                        "zero_probability": Field(
-                            float, 0.1, "probability that a sampled command is standing still"
-                        ),
-                        "turn_in_place_probability": Field(
-                            float, 0.0, "probability that a sampled command turns in place "
-                            "(vx = vy = 0, yaw rate as sampled)"
-                        ),
-                    },
-                ),
-                "termination": Section(
-                    "When an episode ends early.",
-                    {
-                        "min_base_height": Field(float, 0.18, "m; root body below this ends it"),
-                        "max_tilt": Field(float, 0.9, "rad of root tilt from upright that ends it"),
-                    },
-                ),
-                "robot": Section(
-                    "The robot model (see configs/custom_robot.yaml for bringing your own).",
-                    {
-                        "xml": Field(
-                            str,
-                            "playground/tasks/assets/wildrobot/wildrobot.xml",
-                            "MJCF file, relative to the project root or absolute",
-                        ),
-                        "keyframe": Field(str, "home", "keyframe with the default pose"),
-                        "root_body": Field(str, "pelvis", "floating-base body"),
-                        "feet": Field(list[str], ["left_foot", "right_foot"], "foot body names"),
-                        "imu_site": Field(str, "imu", "site of the gyro/accelerometer"),
-                    },
-                ),
-                "playground": FreeForm(
-                    None,
-                    "overrides of a `playground:<EnvName>` task's own Playground config "
-                    "(nested keys as dotted paths, e.g. reward_config.scales.upright); "
-                    "the env checks names and types",
-                    nested=True,
-                ),
-            },
+        "seed": Field(int, 0, "root random seed"),
+        "name": Field(str, None, "null: <task>-<timestamp>", optional=True),
+        "log_every": Field(int, 100000, "env steps between console lines",
+                          check=at_least(1), resumable=True),
+        "eval_every": Field(int, 50, "iterations between evaluations (0 = never)",
+                           check=at_least(0, "0 = never"), resumable=True),
+        "eval_envs": Field(int, 128, "envs per evaluation", check=at_least(1), resumable=True),
+        "checkpoint_every": Field(
+            int, 100, "iterations between checkpoints (0 = only at the end)",
+            check=at_least(0, "0 = never"), resumable=True,
         ),
-        "ppo": Section(
-            "Proximal policy optimization.",
-            {
-                "num_envs": Field(int, 2048, "parallel envs"),
-                "num_iterations": Field(int, 2000, "training iterations (rollout + update)"),
-                "unroll_length": Field(int, 20, "env steps per env per iteration"),
-                "train_episode_length": Field(
-                    int,
-                    0,
-                    "0 = the env's; else training episodes end after this many steps as a "
-                    "time limit (bootstrapped, not a termination), so more of the data starts "
-                    "episodes; evaluation, play and export keep the env's episode length",
-                ),
-                "num_minibatches": Field(int, 4, "minibatches per epoch"),
-                "num_epochs": Field(int, 4, "passes over each rollout"),
-                "learning_rate": Field(float, 3e-4, "Adam step size"),
-                "discount": Field(float, 0.97, "gamma per control step, in (0, 1]"),
-                "gae_lambda": Field(float, 0.95, "GAE lambda, in (0, 1]"),
-                "clip_epsilon": Field(float, 0.2, "PPO ratio clip"),
-                "value_loss_coef": Field(float, 0.5, "weight of the value loss"),
-                "entropy_coef": Field(float, 0.005, "weight of the entropy bonus"),
-                "max_grad_norm": Field(float, 1.0, "global gradient norm clip"),
-                "normalize_observations": Field(bool, True, "running mean/std normalizer"),
-                "obs_clip": Field(float, 10.0, "normalized observations clipped to +-this"),
-                "normalize_advantages": Field(bool, True, "per-minibatch advantage whitening"),
-                "reward_scaling": Field(float, 1.0, "multiplier on rewards seen by the learner"),
-                "max_bad_updates": Field(
-                    int, 5, "consecutive non-finite updates before the run stops (exit 1)"
-                ),
-            },
+        "keep_checkpoints": Field(int, 3, "most recent checkpoints kept", check=at_least(1),
+                                  resumable=True),
+        "keep_best": Field(
+            int, 1, "also keep this many best checkpoints by eval/episode_reward (0: none)",
+            resumable=True,
         ),
-        "network": Section(
-            "Actor and critic MLPs.",
-            {
-                "policy_hidden": Field(list[int], [512, 256, 128], "hidden layer widths"),
-                "value_hidden": Field(list[int], [512, 256, 128], "hidden layer widths"),
-                "activation": Field(
-                    str, "swish", "hidden activation", choices=("swish", "relu", "elu", "tanh")
-                ),
-                "distribution": Field(
-                    str,
-                    "tanh_normal",
-                    "action distribution",
-                    choices=("tanh_normal", "normal"),
-                ),
-            },
+        "checkpoint_dir": Field(str, "checkpoints", "root directory of run directories",
+                                resumable=True),
+        "resume": Field(
+            str,
+            None,
+            'continue a run: a run dir, checkpoint step dir, or "latest" (newest under '
+            "run.checkpoint_dir); its saved config is the base for --set",
+            optional=True,
+            resumable=True,
         ),
-        "reward_weights": FreeForm(
-            float,
-            "reward term -> weight; the task YAML gives them, the env checks the names",
+        "init_from": Field(
+            str,
+            None,
+            "warm start a new run: a run dir or checkpoint step dir whose policy, value "
+            "function and observation normalizer this run starts from (optimizer, env "
+            "states, iteration and AMP start fresh; networks and observation/action "
+            "layout must match)",
+            optional=True,
         ),
-        "domain_randomization": Section(
-            "Per-episode physics randomization; scales multiply the model's value, "
-            "[lo, hi] sampled uniformly.",
-            {
-                "enabled": Field(bool, True, "off: the nominal model every episode"),
-                "floor_friction": Field(list[float], [0.5, 1.2], "sliding friction", interval=True),
-                "mass_scale": Field(list[float], [0.9, 1.1], "x body masses", interval=True),
-                "actuator_gain_scale": Field(
-                    list[float], [0.9, 1.1], "x actuator kp", interval=True
-                ),
-                "damping_scale": Field(list[float], [0.8, 1.2], "x joint damping", interval=True),
-                "armature_scale": Field(list[float], [0.9, 1.1], "x joint armature", interval=True),
-                "frictionloss_scale": Field(
-                    list[float], [0.5, 1.5], "x joint friction loss", interval=True
-                ),
-                "init_qpos_noise": Field(float, 0.05, "rad, uniform noise on the initial joints"),
-                "push_interval_seconds": Field(
-                    list[float], [5.0, 10.0], "seconds between pushes", interval=True
-                ),
-                "push_velocity": Field(float, 0.3, "m/s added to the base (0 disables pushes)"),
-            },
+        "devices": Field(
+            int, 0, "data-parallel devices of each process: 0 = all local devices, "
+            "N = the first N", check=at_least(0, "0 = all"),
         ),
-        "amp": Section(
-            "Adversarial motion priors: a style reward from a discriminator.",
+        "distributed": Section(
+            "Multi-host training: one process per host, joined by jax.distributed "
+            "(docs/multi_host.md). Each process's launch command sets these; they are "
+            "not saved with the run.",
             {
-                "enabled": Field(bool, False, "train a discriminator and add the style reward"),
-                "weight": Field(float, 0.5, "weight of the style reward term"),
-                "motion_files": Field(
-                    list[str],
-                    [],
-                    "reference clips: PATH or PATH@WEIGHT (.npz, .json, .csv, a folder or a "
-                    "manifest .yaml); empty: the clips shipped beside the robot MJCF",
-                ),
-                "motion_layout": Field(
-                    str, None, "YAML column layout for .json/.csv clips without their own",
-                    optional=True,
-                ),
-                "features": Section(
-                    "What the discriminator sees of a state (docs/motion.md).",
-                    {
-                        "root_height": Field(bool, True, "root z"),
-                        "orientation": Field(bool, True, "root x and z axes in the heading frame"),
-                        "linvel": Field(bool, True, "root linear velocity, heading frame"),
-                        "angvel": Field(bool, True, "root angular velocity, heading frame"),
-                        "joint_pos": Field(bool, True, "actuated joint positions"),
-                        "joint_vel": Field(bool, True, "actuated joint velocities"),
-                        "foot_pos": Field(
-                            bool, False, "foot positions relative to the root (one more "
-                            "kinematics pass per step)",
-                        ),
-                    },
-                ),
-                "disc_hidden": Field(list[int], [512, 256], "discriminator MLP widths (ReLU)"),
-                "disc_learning_rate": Field(float, 1e-4, "Adam step of the discriminator"),
-                "disc_updates": Field(int, 4, "discriminator minibatch steps per iteration"),
-                "disc_batch_size": Field(
-                    int, 512, "reference and replayed policy transitions per discriminator step"
-                ),
-                "replay_size": Field(
-                    int, 200000, "policy transitions kept for the discriminator (newest win)"
-                ),
-                "grad_penalty": Field(
-                    float, 5.0, "weight w of (w/2) E_ref |grad_x D|^2 on the normalized input"
-                ),
-                "logit_reg": Field(float, 0.05, "weight of |W_out|^2, the output layer's kernel"),
-                "weight_decay": Field(float, 1e-4, "weight of |W|^2 over all kernels"),
-            },
-        ),
-        "run": Section(
-            "Seeds, logging, evaluation, checkpoints.",
-            {
-                "seed": Field(int, 0, "root random seed"),
-                "name": Field(str, None, "null: <task>-<timestamp>", optional=True),
-                "log_every": Field(int, 100000, "env steps between console lines"),
-                "eval_every": Field(int, 50, "iterations between evaluations (0 = never)"),
-                "eval_envs": Field(int, 128, "envs per evaluation"),
-                "checkpoint_every": Field(
-                    int, 100, "iterations between checkpoints (0 = only at the end)"
-                ),
-                "keep_checkpoints": Field(int, 3, "most recent checkpoints kept"),
-                "keep_best": Field(
-                    int, 1, "also keep this many best checkpoints by eval/episode_reward (0: none)"
-                ),
-                "checkpoint_dir": Field(str, "checkpoints", "root directory of run directories"),
-                "resume": Field(
+                "coordinator": Field(
                     str,
                     None,
-                    'continue a run: a run dir, checkpoint step dir, or "latest" (newest under '
-                    "run.checkpoint_dir); its saved config is the base for --set",
+                    "host:port of process 0's coordinator service, the same for every "
+                    "process; auto: detected by JAX (SLURM, Open MPI, Kubernetes, Cloud "
+                    "TPU; JAX_COORDINATOR_ADDRESS); null: one process",
                     optional=True,
                 ),
-                "init_from": Field(
-                    str,
-                    None,
-                    "warm start a new run: a run dir or checkpoint step dir whose policy, value "
-                    "function and observation normalizer this run starts from (optimizer, env "
-                    "states, iteration and AMP start fresh; networks and observation/action "
-                    "layout must match)",
+                "num_processes": Field(
+                    int, None, "processes in the run (null: detected with auto)",
                     optional=True,
                 ),
-                "devices": Field(
-                    int, 0, "data-parallel devices of each process: 0 = all local devices, "
-                    "N = the first N"
+                "process_id": Field(
+                    int, None, "this process, 0 .. num_processes-1; 0 writes the run "
+                    "directory (null: detected with auto)", optional=True,
                 ),
-                "distributed": Section(
-                    "Multi-host training: one process per host, joined by jax.distributed "
-                    "(docs/multi_host.md). Each process's launch command sets these; they are "
-                    "not saved with the run.",
-                    {
-                        "coordinator": Field(
-                            str,
-                            None,
-                            "host:port of process 0's coordinator service, the same for every "
-                            "process; auto: detected by JAX (SLURM, Open MPI, Kubernetes, Cloud "
-                            "TPU; JAX_COORDINATOR_ADDRESS); null: one process",
-                            optional=True,
-                        ),
-                        "num_processes": Field(
-                            int, None, "processes in the run (null: detected with auto)",
-                            optional=True,
-                        ),
-                        "process_id": Field(
-                            int, None, "this process, 0 .. num_processes-1; 0 writes the run "
-                            "directory (null: detected with auto)", optional=True,
-                        ),
-                        "timeout_seconds": Field(
-                            int, 300, "seconds to wait for every process to join"
-                        ),
-                    },
-                ),
-                "progress": Field(bool, True, "progress bar"),
-                "compilation_cache": Field(
-                    str,
-                    "~/.cache/playground/jax",
-                    "persistent XLA compilation cache directory (null disables)",
-                    optional=True,
-                ),
-                "wandb": Section(
-                    "Weights & Biases logging.",
-                    {
-                        "enabled": Field(bool, True, "log to wandb"),
-                        "project": Field(str, "playground", "wandb project"),
-                        "entity": Field(str, None, "null: your default entity", optional=True),
-                        "mode": Field(
-                            str,
-                            "auto",
-                            "auto: online if logged in, else offline",
-                            choices=("auto", "online", "offline"),
-                        ),
-                    },
+                "timeout_seconds": Field(
+                                int, 300, "seconds to wait for every process to join"
                 ),
             },
+            resumable=True,
         ),
-        "quick_verify": Partial(
-            "partial config (same shape as the root) applied on top of the YAML in --verify mode"
+        "progress": Field(bool, True, "progress bar", resumable=True),
+        "compilation_cache": Field(
+            str,
+            "~/.cache/playground/jax",
+            "persistent XLA compilation cache directory (null disables)",
+            optional=True,
+            resumable=True,
+        ),
+        "wandb": Section(
+            "Weights & Biases logging.",
+            {
+                "enabled": Field(bool, True, "log to wandb"),
+                "project": Field(str, "playground", "wandb project"),
+                "entity": Field(str, None, "null: your default entity", optional=True),
+                "mode": Field(
+                    str,
+                    "auto",
+                    "auto: online if logged in, else offline",
+                                    choices=("auto", "online", "offline"),
+                ),
+            },
+            resumable=True,
         ),
     },
 )
 
-#: The shape a `quick_verify` section is checked against.
-_PARTIAL_SCHEMA = Section(
-    "", {key: node for key, node in SCHEMA.fields.items() if not isinstance(node, Partial)}
+QUICK_VERIFY = Partial(
+    "partial config (same shape as the root) applied on top of the YAML in --verify mode"
 )
 
+#: Sections every run has, whatever its task and algorithm.
+RUN_LOOP_SECTIONS = ("algorithm", "run", "quick_verify")
 
-def _schema_paths(section: Section, prefix: str = "") -> list[str]:
+
+def load_ref(ref: Any) -> Any:
+    """The object a "module:attribute" string names; any other value as is."""
+    if not isinstance(ref, str):
+        return ref
+    if not ref:
+        return {}
+    module_name, attribute = ref.split(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def hook(ref: Any, name: str):
+    """Function `name` of the module that holds the sections `ref` names, or None."""
+    if not isinstance(ref, str) or not ref:
+        return getattr(ref, name, None)
+    return getattr(importlib.import_module(ref.split(":")[0]), name, None)
+
+
+def task_entry(task: str, source: str = "env.task") -> tasks.TaskEntry:
+    """The registry entry of `task`; ConfigError (one line) for an unknown task."""
+    try:
+        return tasks.get_task(task)
+    except KeyError as error:  # the registry's one-line message (unknown task, missing extra)
+        raise ConfigError(f"{source}: {error.args[0]}") from None
+
+
+def algorithm_entry(name: str, source: str = "algorithm.name") -> algorithms.AlgorithmEntry:
+    """The registry entry of algorithm `name`; ConfigError (one line) when unknown."""
+    try:
+        return algorithms.get_algorithm(name)
+    except KeyError as error:
+        raise ConfigError(f"{source}: {error.args[0]}") from None
+
+
+def assemble(task: str, algorithm: str) -> Section:
+    """The root section of a run of `task` trained by `algorithm`."""
+    return _assemble(task_entry(task), algorithm_entry(algorithm))
+
+
+@functools.lru_cache(maxsize=64)
+def _assemble(task: tasks.TaskEntry, algorithm: algorithms.AlgorithmEntry) -> Section:
+    task_sections = dict(load_ref(task.config))
+    env = task_sections.pop("env", Section(f"The {task.name} task.", {}))
+    fields: dict[str, Node] = {
+        "env": Section(env.doc, {"task": TASK_FIELD, **env.fields}),
+        "algorithm": ALGORITHM,
+    }
+    for owner, sections in ((f"algorithm {algorithm.name}", load_ref(algorithm.config)),
+                            (f"task {task.name}", task_sections)):
+        for name, node in sections.items():
+            if name in fields or name in RUN_LOOP_SECTIONS:
+                raise ValueError(f"{owner} declares the section {name!r}, which is taken")
+            fields[name] = node
+    fields["run"] = RUN
+    fields["quick_verify"] = QUICK_VERIFY
+    return Section(f"task {task.name!r} with algorithm {algorithm.name!r}", fields)
+
+
+def _get(values: Any, section: str, key: str) -> Any:
+    part = values.get(section) if hasattr(values, "get") else None
+    return part.get(key) if hasattr(part, "get") else None
+
+
+def selection(values: Any) -> tuple[str, str]:
+    """(task, algorithm) that `values` (a config or a partial one) names, defaults filled in."""
+    task = _get(values, "env", "task")
+    algorithm = _get(values, "algorithm", "name")
+    return (tasks.DEFAULT_TASK if task is None else task,
+            algorithms.DEFAULT_ALGORITHM if algorithm is None else algorithm)
+
+
+def schema_of(values: Any) -> Section:
+    """The root section of the run that `values` configures."""
+    return assemble(*selection(values))
+
+
+def owner_hooks(values: Any, name: str) -> list:
+    """Hook `name` of the run's algorithm and task modules (those that define it)."""
+    task, algorithm = selection(values)
+    refs = (algorithm_entry(algorithm).config, task_entry(task).config)
+    return [fn for fn in (hook(ref, name) for ref in refs) if fn is not None]
+
+
+def partial_schema(root: Section) -> Section:
+    """The shape a `quick_verify` section is checked against: the root less itself."""
+    return Section("", {k: v for k, v in root.fields.items() if not isinstance(v, Partial)})
+
+
+def paths(section: Section, prefix: str = "") -> list[str]:
     """Every dotted key the schema declares (sections and leaves), for suggestions."""
-    paths = []
+    found = []
     for key, node in section.fields.items():
         path = f"{prefix}{key}"
-        paths.append(path)
+        found.append(path)
         if isinstance(node, Section):
-            paths += _schema_paths(node, path + ".")
+            found += paths(node, path + ".")
         elif isinstance(node, Partial):
-            paths += _schema_paths(_PARTIAL_SCHEMA, path + ".")
-    return paths
+            found += paths(partial_schema(section), path + ".")
+    return found
 
 
-_ALL_PATHS = tuple(_schema_paths(SCHEMA))
-
-
-def _lookup(dotted_key: str) -> Node:
+def lookup(root: Section, dotted_key: str) -> Node:
     """The schema node of `dotted_key`; unknown keys raise with a suggestion.
 
     A key one level below a FreeForm mapping (any level below a nested one) returns
     that mapping.
     """
-    node: Node = SCHEMA
+    node: Node = root
     parts = dotted_key.split(".")
     for depth, part in enumerate(parts):
         if isinstance(node, FreeForm):
@@ -376,66 +261,71 @@ def _lookup(dotted_key: str) -> Node:
             mapping = ".".join(parts[:depth])
             raise ConfigError(f"{mapping} is a flat mapping: {dotted_key!r} is nested too deep")
         if isinstance(node, Partial):
-            node = _PARTIAL_SCHEMA
+            node = partial_schema(root)
         if not isinstance(node, Section) or part not in node.fields:
-            raise _unknown_key(".".join(parts[: depth + 1]))
+            raise unknown_key(root, ".".join(parts[: depth + 1]))
         node = node.fields[part]
     return node
 
 
-def _unknown_key(path: str) -> ConfigError:
+def unknown_key(root: Section, path: str) -> ConfigError:
+    """'unknown config key' naming the closest key of this run (or the section's keys)."""
+    all_paths = paths(root)
     message = f"unknown config key {path!r}"
     leaf = path.rpartition(".")[2]
-    same_leaf = [p for p in _ALL_PATHS if p.rpartition(".")[2] == leaf]
+    same_leaf = [p for p in all_paths if p.rpartition(".")[2] == leaf]
     close = difflib.get_close_matches(
-        path, same_leaf or _ALL_PATHS, n=1, cutoff=0.0 if same_leaf else 0.6
+        path, same_leaf or all_paths, n=1, cutoff=0.0 if same_leaf else 0.6
     )
+    top = path.removeprefix("quick_verify.").partition(".")[0]
+    if top not in root.fields and root.doc:
+        message += f" ({root.doc} has no section {top!r})"
     if close:
         return ConfigError(f"{message} (did you mean {close[0]!r}?)")
     parent = path.rpartition(".")[0]
-    siblings = [p.rpartition(".")[2] for p in _ALL_PATHS if p.rpartition(".")[0] == parent]
+    siblings = [p.rpartition(".")[2] for p in all_paths if p.rpartition(".")[0] == parent]
     if siblings:
         where = f"keys of {parent}" if parent else "top-level keys"
         message += f"; {where}: {', '.join(siblings)}"
     return ConfigError(message)
 
 
-
-def _merge(section: Section, base: dict, layer: Any, path: str = "") -> dict:
+def merge(root: Section, base: dict, layer: Any, path: str = "",
+          section: Section | None = None) -> dict:
     """A new dict: `base` with the values of the partial `layer` checked and laid on top.
 
     Neither input is modified. `base` may itself be partial (a quick_verify section).
     An empty YAML section (null) changes nothing.
     """
+    section = root if section is None else section
     if layer is None:
         return dict(base)
     if not isinstance(layer, dict):
-        raise ConfigError(
-            f"{path or 'the config'} expects a mapping of keys, got {_describe(layer)}"
-        )
+        raise ConfigError(f"{path or 'the config'} expects a mapping of keys, got {describe(layer)}")
     merged = dict(base)
     for key, value in layer.items():
         key_path = f"{path}.{key}" if path else str(key)
         node = section.fields.get(key) if isinstance(key, str) else None
         if node is None:
-            raise _unknown_key(key_path)
+            raise unknown_key(root, key_path)
         if isinstance(node, Section):
-            merged[key] = _merge(node, base.get(key, {}), value, key_path)
+            merged[key] = merge(root, base.get(key, {}), value, key_path, node)
         elif isinstance(node, Partial):
-            merged[key] = _merge(_PARTIAL_SCHEMA, base.get(key, {}), value, key_path)
+            merged[key] = merge(root, base.get(key, {}), value, key_path, partial_schema(root))
         elif isinstance(node, FreeForm):
-            merged[key] = _merge_nested(_plain_free_form(base.get(key, {})),
-                                        _check_free_form(key_path, node, value))
+            merged[key] = merge_nested(plain_free_form(base.get(key, {})),
+                                       check_free_form(key_path, node, value))
         else:
-            merged[key] = _check_field(key_path, node, value)
+            merged[key] = check_field(key_path, node, value)
     return merged
 
 
-def _defaults(section: Section) -> dict[str, Any]:
+def defaults(section: Section) -> dict[str, Any]:
+    """Every default of `section` as plain dicts and lists (mappings empty)."""
     values: dict[str, Any] = {}
     for key, node in section.fields.items():
         if isinstance(node, Section):
-            values[key] = _defaults(node)
+            values[key] = defaults(node)
         elif isinstance(node, FreeForm | Partial):
             values[key] = {}
         else:
@@ -443,41 +333,38 @@ def _defaults(section: Section) -> dict[str, Any]:
     return values
 
 
-def _locked(values: dict[str, Any]) -> ml_collections.ConfigDict:
+def locked(values: dict[str, Any]) -> ml_collections.ConfigDict:
     cfg = ml_collections.ConfigDict(values)
     cfg.lock()
     return cfg
 
 
-def default_config() -> ml_collections.ConfigDict:
-    """A new locked ConfigDict holding every schema default."""
-    return _locked(_defaults(SCHEMA))
+def default_config(task: str | None = None, algorithm: str | None = None
+                   ) -> ml_collections.ConfigDict:
+    """A new locked ConfigDict of every default of a run (default task and algorithm)."""
+    task, algorithm = selection({"env": {"task": task}, "algorithm": {"name": algorithm}})
+    values = defaults(assemble(task, algorithm))
+    values["env"]["task"], values["algorithm"]["name"] = task, algorithm
+    return locked(values)
 
 
-def _plain_free_form(values: Any) -> dict[str, Any]:
-    """A free-form mapping (nested ConfigDicts included) as plain dicts and lists."""
-    out: dict[str, Any] = {}
-    for key, value in values.items():
-        if isinstance(value, dict | ml_collections.ConfigDict):
-            out[key] = _plain_free_form(value)
-        else:
-            out[key] = list(value) if isinstance(value, list | tuple) else value
-    return out
+def plain(section: Section, values: Any, root: Section | None = None) -> dict[str, Any]:
+    """Plain nested dict in schema order, for the keys of `section` present in `values`.
 
-
-def _plain(section: Section, values: Any) -> dict[str, Any]:
-    """Plain nested dict in schema order, for the keys present in `values`."""
+    Keys the schema does not hold are left out.
+    """
+    root = section if root is None else root
     out: dict[str, Any] = {}
     for key, node in section.fields.items():
         if key not in values:
             continue
         value = values[key]
         if isinstance(node, Section):
-            out[key] = _plain(node, value)
+            out[key] = plain(node, value, root)
         elif isinstance(node, Partial):
-            out[key] = _plain(_PARTIAL_SCHEMA, value)
+            out[key] = plain(partial_schema(root), value, root)
         elif isinstance(node, FreeForm):
-            out[key] = _plain_free_form(value)
+            out[key] = plain_free_form(value)
         else:
             out[key] = list(value) if isinstance(value, list | tuple) else value
     return out
@@ -485,4 +372,16 @@ def _plain(section: Section, values: Any) -> dict[str, Any]:
 
 def to_dict(cfg: ml_collections.ConfigDict | dict) -> dict[str, Any]:
     """The config as plain nested dicts and lists, keys in schema order."""
-    return _plain(SCHEMA, cfg)
+    return plain(schema_of(cfg), cfg)
+
+
+def resumable_keys(root: Section, prefix: str = "") -> list[str]:
+    """Keys a resumed run may change ("section." for a whole section)."""
+    keys = []
+    for key, node in root.fields.items():
+        if isinstance(node, Section):
+            keys += [f"{prefix}{key}."] if node.resumable else resumable_keys(
+                node, f"{prefix}{key}.")
+        elif isinstance(node, Field) and node.resumable:
+            keys.append(f"{prefix}{key}")
+    return keys
