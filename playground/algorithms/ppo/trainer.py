@@ -27,6 +27,7 @@ from brax.training.acme import running_statistics
 from flax import struct
 from jax.extend import core as jax_core
 
+from playground import config
 from playground.algorithms.ppo import networks as ppo_networks
 from playground.algorithms.ppo.losses import compute_gae, compute_ppo_loss
 from playground.rewards.amp.discriminator import make_amp_learner
@@ -122,8 +123,8 @@ def make_train_fns(env: Env, cfg, derived) -> TrainFns:
     train_episode_length = int(ppo.train_episode_length)
     deterministic_policy = ppo_networks.make_deterministic_policy(networks)
     reward_scaling = jnp.float32(ppo.reward_scaling)
-    amp = make_amp_learner(env, cfg.amp) if cfg.amp.enabled else None
-    amp_weight = jnp.float32(cfg.amp.weight)
+    amp = make_amp_learner(env, cfg.amp) if config.amp_enabled(cfg) else None
+    amp_weight = jnp.float32(cfg.amp.weight if amp is not None else 0.0)
 
     def init(key: jax.Array) -> TrainCarry:
         key_params, key_env, key_run = jax.random.split(key, 3)
