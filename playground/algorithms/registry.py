@@ -21,7 +21,13 @@ def load(target: str) -> Any:
 @dataclasses.dataclass(frozen=True)
 class AlgorithmEntry:
     """An algorithm: `config` names its {section: Section} mapping (an import-light
-    module); `factory` names the function that builds it for an env and a config."""
+    module); `factory` names the function that builds it for an env and a config.
+
+    The module holding the mapping defines `schedule(cfg) -> playground.config.Schedule`
+    (how much one iteration does, for the run loop's chunking; it raises ConfigError for
+    impossible combinations of its keys) and may define `check(cfg)` and `DERIVED_DOCS`
+    ({name: doc} of the values its Schedule adds).
+    """
 
     name: str
     config: str
@@ -30,6 +36,9 @@ class AlgorithmEntry:
 
 
 ALGORITHMS: dict[str, AlgorithmEntry] = {}
+
+#: The algorithm of a run that names none (`algorithm.name`).
+DEFAULT_ALGORITHM = "ppo"
 
 
 def register(entry: AlgorithmEntry) -> AlgorithmEntry:

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from playground.algorithms.registry import load
+from playground.config import amp_enabled
 
 
 class RewardPlugin(Protocol):
@@ -81,7 +82,7 @@ def make_reward_plugins(env, cfg, log=print) -> tuple[RewardPlugin, ...]:
 
 register(RewardPluginEntry(
     name="amp",
-    enabled=lambda cfg: "amp" in cfg and bool(cfg.amp.enabled),
+    enabled=amp_enabled,
     factory="playground.rewards.amp.plugin:make_amp_plugin",
     description="adversarial motion priors: a style reward from a discriminator",
 ))

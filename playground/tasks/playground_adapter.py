@@ -255,7 +255,7 @@ class PlaygroundEnv(Env):
             raise ConfigError(
                 f"env.task: {self.env_name!r} is not an env of MuJoCo Playground's registry{hint}"
             )
-        if list(cfg.reward_weights.keys()):
+        if list((cfg.get("reward_weights", None) or {}).keys()):  # not in its schema
             raise ConfigError(
                 f"reward_weights do not apply to {self.task}: Playground envs weigh their own "
                 "terms (set them with env.playground.<key> where the env's config has them)"

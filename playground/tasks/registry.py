@@ -1,7 +1,8 @@
-"""One registry entry per task: env factory, YAML defaults, randomizer.
+"""One registry entry per task: env factory, config sections, YAML recipe.
 
 Importing this module is cheap (no jax, no mujoco): the config layer uses it to
-find a task's YAML before anything compiles. Factories are imported lazily.
+find a task's sections and YAML before anything compiles. Factories and config
+sections are named as "module:attribute" and imported when asked for.
 """
 
 from __future__ import annotations
@@ -23,6 +24,9 @@ class TaskEntry:
 
     `factory` is "module:function"; the function takes the resolved config
     (ml_collections.ConfigDict) and returns a `playground.tasks.base.Env`.
+    `config` is "module:attribute" of the task's {section name: Section} mapping, in an
+    import-light module (its `env` section holds the env's keys; `env.task` is added by
+    the config package); that module may define `check(cfg)` for checks across keys.
     Domain randomization belongs to the env (`Env.reset` samples `info["sys"]`
     from `domain_randomization`), so the entry names the env's randomizer by
     the same factory.
@@ -32,6 +36,7 @@ class TaskEntry:
     config_file: str  # file name under configs/
     factory: str
     description: str
+    config: str = ""  # "module:attribute" of the task's config sections
 
     @property
     def config_path(self) -> pathlib.Path:
@@ -49,12 +54,14 @@ TASKS: dict[str, TaskEntry] = {
             name="humanoid_walk",
             config_file="humanoid_walk.yaml",
             factory="playground.tasks.locomotion.env:make_locomotion_env",
+            config="playground.tasks.locomotion.config:SECTIONS",
             description="17-joint small humanoid, velocity tracking (production GPU defaults)",
         ),
         TaskEntry(
             name="cartpole_balance",
             config_file="cartpole_balance.yaml",
             factory="playground.tasks.cartpole:make_cartpole_env",
+            config="playground.tasks.cartpole_config:SECTIONS",
             description="MJX cart-pole balance: the cheap classic task that learns in a CPU-minute",
         ),
     )
@@ -66,21 +73,31 @@ PLAYGROUND_PREFIX = "playground:"
 PLAYGROUND_INSTALL = "pip install 'playground-rl-trainer[playground]' (in this checkout: uv sync --extra playground, or make install)"
 
 
-def _playground_entry(name: str) -> TaskEntry:
+#: The task of a run that names none.
+DEFAULT_TASK = "humanoid_walk"
+
+
+def register(entry: TaskEntry) -> TaskEntry:
+    """Add `entry` under its name (a test or a plug-in package may add its own)."""
+    TASKS[entry.name] = entry
+    return entry
+
+
+def _playground_entry(name: str, check_installed: bool = True) -> TaskEntry:
     """One entry for every `playground:<EnvName>`: one shared YAML, one adapter factory.
 
     Only checks that the extra is installed (cheap: no import); the adapter checks the
     env name against Playground's registry when it loads the env.
     """
     env_name = name[len(PLAYGROUND_PREFIX):]
-    if not env_name:
+    if not env_name and check_installed:
         raise KeyError(f"task {name!r} names no env; use playground:<EnvName>, e.g. "
                        "playground:CartpoleBalance")
     try:
         installed = importlib.util.find_spec("mujoco_playground") is not None
     except ImportError:
         installed = False
-    if not installed:
+    if check_installed and not installed:
         raise KeyError(f"task {name!r} needs MuJoCo Playground, an optional extra that is not "
                        f"installed: {PLAYGROUND_INSTALL}")
     return TaskEntry(
@@ -88,6 +105,7 @@ def _playground_entry(name: str) -> TaskEntry:
         config_file="playground.yaml",
         factory="playground.tasks.playground_adapter:make_playground_env",
         description=f"MuJoCo Playground's {env_name} with its default config",
+        config="playground.tasks.playground_config:SECTIONS",
     )
 
 
@@ -101,3 +119,11 @@ def get_task(name: str) -> TaskEntry:
             f"or {PLAYGROUND_PREFIX}<EnvName> (MuJoCo Playground)"
         )
     return TASKS[name]
+
+
+def documented_tasks() -> list[TaskEntry]:
+    """Every registered task, then one entry for all `playground:<EnvName>` tasks (docs)."""
+    family = dataclasses.replace(_playground_entry(f"{PLAYGROUND_PREFIX}<EnvName>",
+                                                   check_installed=False),
+                                 description="any env of MuJoCo Playground's registry")
+    return [*TASKS.values(), family]
