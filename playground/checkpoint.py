@@ -243,12 +243,12 @@ def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,
                              "to another setup")
         target = {key: leaf for key, leaf in target.items() if key in saved}
         restored = _restore_leaves(manager, step, target, ("config", "spec"))
-        restored["carry"] = {moved.get(key, key): value for key, value in restored["carry"].items()}
+        carry = {moved.get(key, key): value for key, value in restored["carry"].items()}
     finally:
         manager.close()
     return {
         "step": int(step),
-        "carry": _unflatten(restored["carry"], abstract_carry),
+        "carry": _unflatten(carry, abstract_carry),
         "config": restored["config"],
         "spec": restored["spec"],
         "metrics": read_metrics(directory, step),

@@ -141,8 +141,8 @@ class _SilentLogger:
 
 
 def algorithm_name(cfg) -> str:
-    """The run's algorithm (`algorithm.name`; configs saved before it existed trained PPO)."""
-    return cfg.algorithm.name if "algorithm" in cfg else "ppo"
+    """The run's algorithm (`algorithm.name`)."""
+    return cfg.algorithm.name
 
 
 def make_chunk(train_step: Callable, iterations_per_chunk: int):

@@ -17,6 +17,7 @@ import yaml
 from playground import runs
 from playground.config.fields import ConfigError, Field, Partial, Section, check_field
 from playground.config.schema import (
+    RUN,
     TASK_FIELD,
     _get,
     algorithm_entry,
@@ -310,6 +311,20 @@ def from_saved(saved_values: dict, overrides: Sequence[tuple[str, Any]] = (),
     return locked(apply_overrides(_saved_values(root, saved_values, source), overrides))
 
 
+def _run_overrides(overrides: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """The `run` section as the command line sets it: what a resume needs before it knows
+    the resumed run's task and algorithm (whose sections check the other overrides)."""
+    root = Section("", {"run": RUN})
+    values = defaults(root)
+    for key, raw in overrides:
+        if key.startswith("run."):
+            layer: Any = _parse_value(root, key, raw)
+            for part in reversed(key.split(".")):
+                layer = {part: layer}
+            values = merge(root, values, layer)
+    return values
+
+
 def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
     """The checkpoint's saved config < overrides; run.resume becomes the exact step dir."""
     where = command_line["run"]["resume"]
@@ -353,11 +368,11 @@ def resolve(
         chosen = _override_selection(overrides)
         task, algorithm = selection(chosen)
         task_entry(task)
-        command_line = apply_overrides(defaults(assemble(task, algorithm)), overrides)
+        run_line = _run_overrides(overrides)
     except ConfigError as error:
         raise ConfigError(f"command line: {error}") from None
-    if command_line["run"]["resume"] is not None:
-        return _resolve_resume(config_path, overrides, verify, command_line)
+    if run_line["run"]["resume"] is not None:
+        return _resolve_resume(config_path, overrides, verify, run_line)
     if config_path is None:
         config_path = task_entry(task).config_path
         source = str(config_path.relative_to(registry.PROJECT_ROOT))
@@ -372,7 +387,10 @@ def resolve(
     values = _layer(root, defaults(root), data, source)
     if verify:
         values = merge(root, values, values["quick_verify"])
-    values = apply_overrides(values, overrides)
+    try:  # checked against the run's own task and algorithm, whichever layer chose them
+        values = apply_overrides(values, overrides)
+    except ConfigError as error:
+        raise ConfigError(f"command line: {error}") from None
     if values["run"]["resume"] is not None:
         raise ConfigError(f"{source}: run.resume belongs on the command line (--resume PATH)")
     return locked(values)
