@@ -377,6 +377,11 @@ SCHEMA = Section(
                     "run.checkpoint_dir); its saved config is the base for --set",
                     optional=True,
                 ),
+                "discard_later_steps": Field(
+                    bool, False, "with --resume of a step older than the run's newest: first "
+                    "move the later steps and the metrics rows past it into "
+                    "<run>/discarded-<time>/ (without it that resume is refused)"
+                ),
                 "init_from": Field(
                     str,
                     None,
@@ -768,7 +773,7 @@ def _parse_yaml(text: str, source: str) -> Any:
 
 
 def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
-    """The YAML mapping in `path` (empty file: {}), unchecked against the schema."""
+    """The YAML mapping in `path`, unchecked against the schema (an empty file: ConfigError)."""
     path = pathlib.Path(path)
     try:
         text = path.read_text()
@@ -777,8 +782,9 @@ def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     data = _parse_yaml(text, str(path))
-    if data is None:
-        return {}
+    if data is None:  # empty or only comments: never silently the schema's defaults
+        raise ConfigError(f"{path}: the config file is empty (nothing but comments or "
+                          "whitespace); refusing to train on the schema's defaults")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of config sections, got {type(data).__name__}"
@@ -858,6 +864,7 @@ RESUMABLE_KEYS = (
     "run.keep_best",
     "run.checkpoint_dir",
     "run.resume",
+    "run.discard_later_steps",
     "run.progress",
     "run.compilation_cache",
     "run.distributed.",
@@ -951,7 +958,8 @@ def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
     try:
         steps_dir, step = runs.find_step(where, command_line["run"]["checkpoint_dir"])
         saved_values = runs.read_config(steps_dir, step)
-    except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON
+        runs.check_resume_step(steps_dir, step, command_line["run"]["discard_later_steps"])
+    except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON, OutputError
         raise ConfigError(f"--resume: {error}") from None
     source = f"--resume: config of {steps_dir / str(step)}"
     saved = _layer(_defaults(SCHEMA), _without_removed_keys(saved_values, source), source)
@@ -991,6 +999,8 @@ def resolve(
     values = apply_overrides(values, overrides)
     if values["run"]["resume"] is not None:
         raise ConfigError(f"{source}: run.resume belongs on the command line (--resume PATH)")
+    if values["run"]["discard_later_steps"]:
+        raise ConfigError("run.discard_later_steps applies only with --resume of an older step")
     _check_task(values["env"]["task"], "env.task")
     return _locked(values)
 
@@ -1019,6 +1029,7 @@ SHORTCUTS = (
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
     Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),
+    Shortcut("--discard-later-steps", "run.discard_later_steps", None, "true"),
     Shortcut("--init-from", "run.init_from", "PATH",
              help="start a new run from another run's policy, value function and normalizer"),
 )
@@ -1412,6 +1423,12 @@ def schema_markdown() -> str:
         "With unchanged `run.log_every`, device count and process count, a resumed run is",
         "bit-for-bit the run that was never stopped; a resume on another device or process",
         "count is refused (multi-host runs: docs/multi_host.md).",
+        "",
+        "A step older than the run's newest complete step is refused before anything compiles",
+        "or is written (its later steps and rows would be overwritten): resume the newest,",
+        "start a new run from it with `--init-from`, or add `--discard-later-steps`, which",
+        "first moves the later steps and the metrics rows past it into",
+        "`<run>/discarded-<time>/` (playable and exportable there).",
         "",
         "## Keys",
         "",
