@@ -223,7 +223,9 @@ SCHEMA = Section(
                         "keyframe": Field(str, "home", "keyframe with the default pose"),
                         "root_body": Field(str, "pelvis", "floating-base body"),
                         "feet": Field(list[str], ["left_foot", "right_foot"], "foot body names"),
-                        "imu_site": Field(str, "imu", "site of the gyro/accelerometer"),
+                        "imu_site": Field(str, "imu", "site of the gyro/accelerometer on the "
+                                          "root body; null: the root body's own frame",
+                                          optional=True),
                     },
                 ),
                 "playground": FreeForm(
