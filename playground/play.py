@@ -398,27 +398,48 @@ def _draw_floor_grid(scene, center, spacing: float = 0.25, half_extent: float = 
             scene.ngeom += 1
 
 
+def render_model(env, size: tuple[int, int], follow: bool):
+    """A copy of the env's MuJoCo model for rendering only: the env's model, its physics
+    and its file (whose sha256 policy specs record) stay as they are.
+
+    Its offscreen buffer fits `size`; with `follow` (a camera tracking a walking robot)
+    the lights fixed in the world follow the model's centre of mass instead, keeping
+    their offset from where it started, so the robot never walks out of its light.
+    """
+    import copy
+
+    import mujoco
+
+    model = copy.deepcopy(env.mj_model)
+    height, width = size
+    model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
+    model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
+    if follow:
+        fixed = (model.light_bodyid == 0) & (model.light_mode == mujoco.mjtCamLight.mjCAMLIGHT_FIXED)
+        model.light_mode[fixed] = mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM
+    return model
+
+
 def write_video(path: pathlib.Path, env, qpos: np.ndarray, size: tuple[int, int],
                 fps_target: float = 30.0) -> dict:
     """Render qpos [T, nq] of one episode with MuJoCo's offscreen renderer into an mp4.
 
     Frames are taken every k control steps so the video plays in real time near `fps_target`;
-    the camera follows the floating base when the env names one.
+    the camera follows the floating base when the env names one, and so do the scene's
+    lights (`render_model`).
     """
     import imageio.v2 as imageio
     import mujoco
 
     from playground import quaternion
 
-    model = env.mj_model
+    root = getattr(env, "root_body", None)
+    model = render_model(env, size, follow=root is not None)
     height, width = size
-    model.vis.global_.offwidth = max(int(model.vis.global_.offwidth), width)
-    model.vis.global_.offheight = max(int(model.vis.global_.offheight), height)
     data = mujoco.MjData(model)
     every = max(1, int(round(1.0 / (env.ctrl_dt * fps_target))))
     fps = 1.0 / (env.ctrl_dt * every)
     camera = mujoco.MjvCamera()
-    root = getattr(env, "root_body", None)
     if root is not None:
         # follow the base, looking at the robot's front-left side at its starting heading
         heading = np.degrees(quaternion.to_yaw(qpos[0, env.root_qpos + 3 : env.root_qpos + 7]))

@@ -242,6 +242,7 @@ class Run:
         # what a new run reloads (`--config <run>/config.yaml`); the resume path is provenance,
         # and how processes were joined belongs to each launch, not to the run
         self.config_dict["run"]["resume"] = None
+        self.config_dict["run"]["discard_later_steps"] = False  # one resume's action, like resume
         self.config_dict["run"]["distributed"] = config.to_dict(config.default_config())[
             "run"]["distributed"]
         self.provenance = provenance.collect(argv)
@@ -411,6 +412,8 @@ class Run:
         restored = self.restore(steps_dir, step, sharded=True)
         dropped = 0
         if self.is_primary:
+            if self.cfg.run.discard_later_steps:  # refused without it (runs.check_resume_step)
+                self.log(runs.discard_later_steps(run_dir, step) or "nothing to discard")
             dropped = runs.truncate_metrics(run_dir, step)
             config.save_config(self.config_dict, run_dir / "config.yaml")
             history.setdefault("resumes", []).append(

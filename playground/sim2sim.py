@@ -133,7 +133,8 @@ class MujocoRobot:
     ObservationBuilder subtracts the default pose); call it after `forward()`.
     """
 
-    def __init__(self, xml_path: str | pathlib.Path, spec: dict, imu_site: str):
+    def __init__(self, xml_path: str | pathlib.Path, spec: dict, imu_site: str | None,
+                 root_body: str | None = None):
         import mujoco
 
         self.mujoco = mujoco
@@ -141,7 +142,9 @@ class MujocoRobot:
         self.model.opt.timestep = float(spec["sim_dt"])
         self.data = mujoco.MjData(self.model)
         m = self.model
-        self.imu = m.site(imu_site).id
+        # env.robot.imu_site null: the IMU frame is the root body's frame (as in the env)
+        self.imu_type = mujoco.mjtObj.mjOBJ_SITE if imu_site else mujoco.mjtObj.mjOBJ_BODY
+        self.imu = m.site(imu_site).id if imu_site else m.body(root_body).id
         joints = [m.joint(name) for name in spec["joint_names"]]
         self.qpos_idx = np.array([int(j.qposadr[0]) for j in joints])
         self.qvel_idx = np.array([int(j.dofadr[0]) for j in joints])
@@ -177,10 +180,10 @@ class MujocoRobot:
 
     def readings(self) -> dict[str, np.ndarray]:
         d = self.data
-        rot = d.site_xmat[self.imu].reshape(3, 3)  # site frame -> world
-        # [angular, linear] velocity of the IMU site, in the site frame
-        self.mujoco.mj_objectVelocity(self.model, d, self.mujoco.mjtObj.mjOBJ_SITE, self.imu,
-                                      self._vel, 1)
+        site = self.imu_type == self.mujoco.mjtObj.mjOBJ_SITE
+        rot = (d.site_xmat if site else d.xmat)[self.imu].reshape(3, 3)  # IMU frame -> world
+        # [angular, linear] velocity of the IMU frame, in that frame
+        self.mujoco.mj_objectVelocity(self.model, d, self.imu_type, self.imu, self._vel, 1)
         return {
             "gyro": self._vel[:3].copy(),
             "gravity": rot.T @ np.array([0.0, 0.0, -1.0]),
@@ -423,7 +426,7 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
     # soft start and rate limit off: with prompt replies the targets are the env's own
     safety = SafetyFilter(spec, max_velocity=np.inf, soft_start_s=0.0)
     controller = PolicyController(client, ObservationBuilder(spec), safety)
-    robot = MujocoRobot(env.xml_path, spec, cfg.env.robot.imu_site)
+    robot = MujocoRobot(env.xml_path, spec, cfg.env.robot.imu_site, cfg.env.robot.root_body)
     score, n_contacts = make_scorer(env)
     latency_steps = int(round(args.latency_ms / 1000.0 / sim_dt))
     steps = min(int(args.steps or env.episode_length), int(env.episode_length))

@@ -15,6 +15,7 @@ import sys
 if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
+from playground import runs  # noqa: E402 (paths only)
 from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
 
 
@@ -25,7 +26,9 @@ def main(argv: list[str] | None = None) -> int:
         from playground.config import derive
 
         derive(cfg)
-    except ConfigError as e:
+        # every place the run writes, before anything compiles or is written
+        runs.check_run_outputs(cfg.run.checkpoint_dir, cfg.run.resume, cfg.run.compilation_cache)
+    except (ConfigError, runs.OutputError) as e:
         print_error(e)
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.

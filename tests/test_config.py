@@ -369,9 +369,12 @@ def test_yaml_top_level_must_be_a_mapping(tmp_path, text):
     assert "top level must be a mapping" in config_error("--config", path)
 
 
-def test_empty_yaml_is_an_empty_layer(tmp_path):
-    path = write_yaml(tmp_path, "")
-    assert resolved("--config", path).ppo.num_envs == 2048
+@pytest.mark.parametrize("text", ["", "\n  \n", "# ppo:\n#   num_envs: 8\n"])
+def test_an_empty_yaml_file_is_refused_not_the_schema_defaults(tmp_path, text):
+    # an empty --config used to train the schema's defaults (2048-env humanoid, 2000 iterations)
+    path = write_yaml(tmp_path, text)
+    with pytest.raises(config.ConfigError, match="the config file is empty"):
+        resolved("--config", path)
 
 
 def test_empty_yaml_section_changes_nothing(tmp_path):

@@ -187,3 +187,24 @@ def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys
     policy = bundle_lib.make_policy(bundle_lib.Bundle(bundle_dir), "numpy")
     np.testing.assert_allclose(policy.batch(obs[:, 0]), det[:, 0], atol=1e-5)
     assert report["errors"]["numpy"] < 1e-5  # checked against the JAX policy export reads
+
+
+def test_render_model_lights_follow_a_walking_robot_on_a_copy():
+    """The demo video faded to black as the robot walked out of the world-fixed light: the
+    render-only copy makes world lights track the centre of mass; the env's model (its
+    physics, its file and so the spec's robot_xml_sha256) is left alone."""
+    import types
+
+    import mujoco
+
+    xml = ROOT / "playground" / "tasks" / "assets" / "wildrobot" / "wildrobot.xml"
+    env = types.SimpleNamespace(mj_model=mujoco.MjModel.from_xml_path(str(xml)))
+    fixed = mujoco.mjtCamLight.mjCAMLIGHT_FIXED
+    assert env.mj_model.nlight and (env.mj_model.light_mode == fixed).all()
+    model = play.render_model(env, (2000, 3000), follow=True)
+    assert model is not env.mj_model
+    assert (model.light_mode == mujoco.mjtCamLight.mjCAMLIGHT_TRACKCOM).all()
+    assert (model.vis.global_.offheight, model.vis.global_.offwidth) == (2000, 3000)
+    assert (env.mj_model.light_mode == fixed).all() and env.mj_model.vis.global_.offwidth < 3000
+    # a fixed camera (no floating base): the scene's own lights
+    assert (play.render_model(env, (10, 10), follow=False).light_mode == fixed).all()

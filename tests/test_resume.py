@@ -211,3 +211,51 @@ def test_amp_run_stopped_at_a_checkpoint_and_resumed_is_bitwise_the_straight_run
     at_half = _load_carry(stopped / runs.STEPS_DIRNAME / str(AMP_ITERATIONS // 2))[1].rewards["amp"]
     assert not np.array_equal(np.asarray(jax.tree_util.tree_leaves(at_half.params)[0]),
                               np.asarray(jax.tree_util.tree_leaves(amp_b.params)[0]))
+
+
+def _tree_bytes(root: pathlib.Path) -> dict[str, bytes | None]:
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None
+            for p in sorted(root.rglob("*"))}
+
+
+@pytest.mark.slow
+def test_an_older_step_resumes_only_by_moving_the_later_steps_aside(tmp_path):
+    """`--resume <run>/checkpoints/<older step>` would overwrite (or collide with) the later
+    steps and cut their rows: refused before any work, unless --discard-later-steps, which
+    moves them into <run>/discarded-<time>/ and then recomputes the same steps exactly."""
+    run_dir = tmp_path / "r"
+    _finish(_start(SMALL + ["--num-iterations", "16", "--checkpoint-dir", str(tmp_path),
+                            "--set", "run.name=r", "--set", "run.checkpoint_every=4",
+                            "--set", "run.keep_checkpoints=100"], tmp_path))
+    assert runs.complete_steps(run_dir / runs.STEPS_DIRNAME) == [4, 8, 12, 16]
+    before = _tree_bytes(tmp_path)
+    rows_before = (run_dir / "metrics.jsonl").read_text().splitlines()
+    older = run_dir / runs.STEPS_DIRNAME / "8"
+
+    refused = subprocess.run(TRAIN + ["--resume", str(older)], cwd=tmp_path,
+                             capture_output=True, text=True, timeout=120)
+    err = refused.stderr.strip().splitlines()
+    assert refused.returncode == 2 and len(err) == 1 and "Traceback" not in refused.stderr, err
+    assert "not the run's newest step (later: 12, 16)" in err[0] and "--init-from" in err[0]
+    assert refused.stdout == "" and _tree_bytes(tmp_path) == before  # nothing ran or changed
+
+    out = _finish(_start(["--resume", str(older), "--discard-later-steps"], tmp_path))
+    (discarded,) = run_dir.glob("discarded-*")
+    assert f"moved step(s) 12, 16 and 2 metrics row(s) past iteration 8 into {discarded}" in out
+    assert runs.complete_steps(discarded / runs.STEPS_DIRNAME) == [12, 16]
+    moved = (discarded / "metrics.jsonl").read_text().splitlines()
+    assert moved == rows_before[2:]
+    rows = (run_dir / "metrics.jsonl").read_text().splitlines()
+    assert rows[:2] == rows_before[:2] and [json.loads(r)["iteration"] for r in rows] == [4, 8, 12, 16]
+    # the same iterations recomputed exactly: rows (less timings) and the final carry
+    timing = ("wall_time", "train/sps", "eta_seconds")
+    for new, old in zip(rows[2:], moved, strict=True):
+        new, old = json.loads(new), json.loads(old)
+        assert {k: v for k, v in new.items() if k not in timing} == \
+            {k: v for k, v in old.items() if k not in timing}
+    _, carry_new = _load_carry(run_dir)
+    _, carry_old = _load_carry(discarded / runs.STEPS_DIRNAME / "16")  # still loads there
+    _assert_trees_bitwise_equal(carry_new, carry_old, "carry")
+    assert "config.yaml" in os.listdir(discarded) and "provenance.json" in os.listdir(discarded)
+    saved = json.loads((run_dir / runs.STEPS_DIRNAME / "16" / "config" / "metadata").read_text())
+    assert saved["run"]["discard_later_steps"] is False  # an action of that resume, not the run's

@@ -1,6 +1,8 @@
 """The real CLI in a subprocess: `--verify` end to end, and bad input -> one line, exit 2."""
 
+import hashlib
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -42,17 +44,29 @@ def test_verify_precedence_command_line_beats_quick_verify(tmp_path):
     assert rows[-1]["iteration"] == 4
 
 
-def _saved_run(root: pathlib.Path) -> pathlib.Path:
-    """A run directory with one complete step (as orbax writes it) of a 16-env cart-pole run."""
+def _saved_run(root: pathlib.Path, name: str = "old-run") -> pathlib.Path:
+    """A run directory with two complete steps (8, 16; as orbax writes them) of a 16-env
+    cart-pole run, and its metrics rows."""
     from playground import config
 
     values = config.to_dict(config.resolve(None, [("env.task", "cartpole_balance"),
                                                   ("ppo.num_envs", 16)]))
-    step = root / "old-run" / "checkpoints" / "8"
-    (step / "config").mkdir(parents=True)
-    (step / "config" / "metadata").write_text(json.dumps(values))
-    (step / "_CHECKPOINT_METADATA").write_text("{}")
-    return root / "old-run"
+    for iteration in (8, 16):
+        step = root / name / "checkpoints" / str(iteration)
+        (step / "config").mkdir(parents=True)
+        (step / "config" / "metadata").write_text(json.dumps(values))
+        (step / "_CHECKPOINT_METADATA").write_text("{}")
+    (root / name / "metrics.jsonl").write_text(
+        "".join(json.dumps({"iteration": i}) + "\n" for i in (4, 8, 12, 16)))
+    (root / name / "config.yaml").write_text("# the run's config\n")
+    return root / name
+
+
+def _tree_hash(root: pathlib.Path) -> dict[str, str]:
+    """Every path under `root` with a hash of its bytes (directories and links by kind)."""
+    return {str(p.relative_to(root)): "dir" if p.is_dir() else
+            hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else "other"
+            for p in sorted(root.rglob("*"))}
 
 
 # (arguments, text the one error line must hold); {tmp} is the test's directory
@@ -78,6 +92,15 @@ BAD_INPUT = [
     (["--set", "env.robot.xml={tmp}/nope.xml"], "nope.xml"),  # robot XML missing
     (["--set", "env.robot.xml={tmp}/broken.xml"], "XML parse error"),  # robot XML unparsable
     (["--set", "env.robot.feet=[left_foot,toe]"], "Invalid name 'toe'"),  # foot not in model
+    (["--config", "{tmp}/empty.yaml"], "empty.yaml: the config file is empty"),  # empty YAML
+    (["--config", "{tmp}/comments.yaml"], "comments.yaml: the config file is empty"),
+    (["--resume", "{tmp}/runs/old-run/checkpoints/8"],
+     "is not the run's newest step (later: 16)"),  # an older step would collide with 16
+    (["--discard-later-steps"], "only with --resume"),  # nothing to discard in a new run
+    (["--checkpoint-dir", "{tmp}/afile"], "afile: is not a directory"),  # a file in the way
+    (["--checkpoint-dir", "{tmp}/afile/runs"], "its parent {tmp}/afile is not a directory"),
+    (["--set", "run.compilation_cache={tmp}/afile"], "run.compilation_cache"),
+    (["--resume", "{tmp}/runs/odd-run"], "metrics.jsonl is not a regular file"),
 ]
 
 
@@ -85,17 +108,56 @@ BAD_INPUT = [
 def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     (tmp_path / "bad.yaml").write_text("ppo:\n  num_envs: [1,\n")
     (tmp_path / "broken.xml").write_text("<mujoco><worldbody><body></mujoco>")
+    (tmp_path / "empty.yaml").write_text("")
+    (tmp_path / "comments.yaml").write_text("# ppo:\n#   num_envs: 8\n\n")
+    (tmp_path / "afile").write_text("not a directory")
     runs_dir = tmp_path / "runs"
     _saved_run(runs_dir)
-    before = sorted(str(p) for p in runs_dir.rglob("*"))
+    (_saved_run(runs_dir, "odd-run") / "metrics.jsonl").unlink()
+    (runs_dir / "odd-run" / "metrics.jsonl").mkdir()  # where the run must append its rows
+    before = _tree_hash(tmp_path)
     args = [a.replace("{tmp}", str(tmp_path)) for a in args]
-    checkpoint_dir = [] if "--resume" in args and "latest" not in args else ["--checkpoint-dir",
-                                                                            str(tmp_path / "ck")]
+    own_dir = "--checkpoint-dir" in args or ("--resume" in args and "latest" not in args)
+    checkpoint_dir = [] if own_dir else ["--checkpoint-dir", str(tmp_path / "ck")]
     proc = _run(args + checkpoint_dir, tmp_path, timeout=120)
     assert proc.returncode == 2, proc.stderr
     err = proc.stderr.strip().splitlines()
+    expected = expected.replace("{tmp}", str(tmp_path))
     assert len(err) == 1 and err[0].startswith("error: ") and expected in err[0], proc.stderr
     assert "Traceback" not in proc.stderr
-    # nothing written: no new run, the existing run untouched
+    # nothing written: no new run, the existing runs and files byte for byte untouched
     assert not (tmp_path / "ck").exists()
-    assert sorted(str(p) for p in runs_dir.rglob("*")) == before
+    assert _tree_hash(tmp_path) == before
+
+
+# (arguments, the directory os.access denies, text the one error line must hold)
+UNWRITABLE = [
+    (["--resume", "{tmp}/runs/old-run"], "{tmp}/runs/old-run", "run directory"),
+    (["--resume", "{tmp}/runs/old-run"], "{tmp}/runs/old-run/checkpoints", "checkpoints dir"),
+    (["--checkpoint-dir", "{tmp}/runs"], "{tmp}/runs", "run.checkpoint_dir"),
+    (["--checkpoint-dir", "{tmp}/runs/new/deeper"], "{tmp}/runs", "its parent"),
+    (["--set", "run.compilation_cache={tmp}/runs/cache", "--checkpoint-dir", "{tmp}/ck"],
+     "{tmp}/runs", "run.compilation_cache"),
+]
+
+
+@pytest.mark.parametrize("args, denied, expected", UNWRITABLE,
+                         ids=[" ".join(a) + " " + d for a, d, _ in UNWRITABLE])
+def test_unwritable_outputs_are_one_line_and_exit_2_before_any_work(
+        tmp_path, monkeypatch, capsys, args, denied, expected):
+    # in process, with os.access denying one directory: a read-only mount or missing write
+    # permission, as root too (root writes through chmod, so a mode-555 test would pass it)
+    from playground import train
+
+    runs_dir = tmp_path / "runs"
+    _saved_run(runs_dir)
+    before = _tree_hash(tmp_path)
+    denied = pathlib.Path(denied.replace("{tmp}", str(tmp_path)))
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **kw: pathlib.Path(p) != denied
+                        and real_access(p, mode, **kw))
+    code = train.main([a.replace("{tmp}", str(tmp_path)) for a in args])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1 and "not writable" in err[0], err
+    assert expected in err[0], err
+    assert _tree_hash(tmp_path) == before

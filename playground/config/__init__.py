@@ -29,7 +29,6 @@ locked and never mutated after `resolve_config`.
 from playground.config.derive import (
     Derived,
     Schedule,
-    amp_enabled,
     check_whole_multiple,
     derive,
     validate_reward_weights,
@@ -74,7 +73,7 @@ from playground.config.schema import (
 
 __all__ = [
     "REMOVED_KEYS", "SHORTCUTS", "Check", "ConfigError", "Derived", "Field", "FreeForm",
-    "Partial", "Schedule", "Section", "Shortcut", "amp_enabled", "apply_overrides", "assemble",
+    "Partial", "Schedule", "Section", "Shortcut", "apply_overrides", "assemble",
     "at_least", "build_arg_parser", "check_whole_multiple", "default_config", "derive",
     "from_saved", "greater_than", "in_range", "load_yaml", "lower_at_least", "main",
     "parse_set", "parse_sets", "print_error", "resolve", "resolve_config", "resumable_keys",

@@ -196,9 +196,3 @@ def validate_reward_weights(cfg: ml_collections.ConfigDict, term_names: Sequence
                 f"reward_weights.{name} is not a reward term of env {cfg.env.task!r}{hint}; "
                 f"terms: {', '.join(terms)}"
             )
-
-
-def amp_enabled(cfg: Any) -> bool:
-    """Whether the run trains with AMP: false for a task whose config has no `amp` section."""
-    amp = cfg.get("amp", None)
-    return bool(amp is not None and amp.enabled)

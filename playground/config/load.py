@@ -121,8 +121,9 @@ def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
     data = _parse_yaml(text, str(path))
-    if data is None:
-        return {}
+    if data is None:  # empty or only comments: never silently the schema's defaults
+        raise ConfigError(f"{path}: the config file is empty (nothing but comments or "
+                          "whitespace); refusing to train on the schema's defaults")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of config sections, got {type(data).__name__}"
@@ -340,7 +341,8 @@ def _resolve_resume(config_path, overrides, verify: bool, command_line: dict):
     try:
         steps_dir, step = runs.find_step(where, command_line["run"]["checkpoint_dir"])
         saved_values = runs.read_config(steps_dir, step)
-    except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON
+        runs.check_resume_step(steps_dir, step, command_line["run"]["discard_later_steps"])
+    except (FileNotFoundError, ValueError) as error:  # ValueError: unreadable JSON, OutputError
         raise ConfigError(f"--resume: {error}") from None
     source = f"--resume: config of {steps_dir / str(step)}"
     root = _saved_schema(saved_values, (), source)
@@ -393,6 +395,8 @@ def resolve(
         raise ConfigError(f"command line: {error}") from None
     if values["run"]["resume"] is not None:
         raise ConfigError(f"{source}: run.resume belongs on the command line (--resume PATH)")
+    if values["run"]["discard_later_steps"]:
+        raise ConfigError("run.discard_later_steps applies only with --resume of an older step")
     return locked(values)
 
 
@@ -420,6 +424,7 @@ SHORTCUTS = (
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
     Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),
+    Shortcut("--discard-later-steps", "run.discard_later_steps", None, "true"),
     Shortcut("--init-from", "run.init_from", "PATH",
              help="start a new run from another run's policy, value function and normalizer"),
 )

@@ -32,6 +32,7 @@ from playground.config.fields import (
     merge_nested,
     plain_free_form,
 )
+from playground.rewards import registry as rewards
 from playground.tasks import registry as tasks
 
 TASK_FIELD = Field(str, tasks.DEFAULT_TASK, "registry entry (playground/tasks/registry.py)")
@@ -70,6 +71,12 @@ RUN = Section(
             'continue a run: a run dir, checkpoint step dir, or "latest" (newest under '
             "run.checkpoint_dir); its saved config is the base for --set",
             optional=True,
+            resumable=True,
+        ),
+        "discard_later_steps": Field(
+            bool, False, "with --resume of a step older than the run's newest: first "
+            "move the later steps and the metrics rows past it into "
+            "<run>/discarded-<time>/ (without it that resume is refused)",
             resumable=True,
         ),
         "init_from": Field(
@@ -192,8 +199,11 @@ def _assemble(task: tasks.TaskEntry, algorithm: algorithms.AlgorithmEntry) -> Se
         "env": Section(env.doc, {"task": TASK_FIELD, **env.fields}),
         "algorithm": ALGORITHM,
     }
+    plugin_sections = {name: load_ref(rewards.get_reward_plugin(name).config)
+                       for name in task.reward_plugins}
     for owner, sections in ((f"algorithm {algorithm.name}", load_ref(algorithm.config)),
-                            (f"task {task.name}", task_sections)):
+                            (f"task {task.name}", task_sections),
+                            (f"task {task.name}'s reward plug-ins", plugin_sections)):
         for name, node in sections.items():
             if name in fields or name in RUN_LOOP_SECTIONS:
                 raise ValueError(f"{owner} declares the section {name!r}, which is taken")

@@ -12,19 +12,17 @@ the algorithm naming it (AMP is one). An algorithm hosts a tuple of plug-ins:
     warning = plugin.watch(metrics)                            # host side, per chunk
 
 `records` are the observe results stacked [T, B, ...]; `data` is a
-`playground.rollout.Transition` [T, B]. The registry maps a plug-in's name to
-`enabled(cfg)` and a factory; `make_reward_plugins` builds the enabled ones.
+`playground.rollout.Transition` [T, B]. `playground.rewards.registry` names each
+plug-in's config section and factory; `make_reward_plugins` builds a run's enabled ones.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import warnings
-from collections.abc import Callable
 from typing import Any, Protocol
 
 from playground.algorithms.registry import load
-from playground.config import amp_enabled
+from playground.rewards import registry
 
 
 class RewardPlugin(Protocol):
@@ -39,25 +37,6 @@ class RewardPlugin(Protocol):
     def watch(self, metrics: dict) -> str | None: ...
 
 
-@dataclasses.dataclass(frozen=True)
-class RewardPluginEntry:
-    """`enabled(cfg) -> bool` says whether a run uses it; `factory` ("module:function")
-    builds it: factory(env, cfg) -> RewardPlugin."""
-
-    name: str
-    enabled: Callable[[Any], bool]
-    factory: str
-    description: str
-
-
-REWARD_PLUGINS: dict[str, RewardPluginEntry] = {}
-
-
-def register(entry: RewardPluginEntry) -> RewardPluginEntry:
-    REWARD_PLUGINS[entry.name] = entry
-    return entry
-
-
 class PluginWarning(UserWarning):
     """Raised while building a plug-in for something the user should read (a motion clip
     made for another model): the run loop prints it as a one-line warning."""
@@ -68,8 +47,8 @@ def make_reward_plugins(env, cfg, log=print) -> tuple[RewardPlugin, ...]:
     plugins = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", PluginWarning)
-        for entry in REWARD_PLUGINS.values():
-            if entry.enabled(cfg):
+        for entry in registry.REWARD_PLUGINS.values():
+            if registry.enabled(cfg, entry.name):
                 plugins.append(load(entry.factory)(env, cfg))
     for warning in caught:
         if issubclass(warning.category, PluginWarning):
@@ -79,10 +58,3 @@ def make_reward_plugins(env, cfg, log=print) -> tuple[RewardPlugin, ...]:
                                  warning.lineno)
     return tuple(plugins)
 
-
-register(RewardPluginEntry(
-    name="amp",
-    enabled=amp_enabled,
-    factory="playground.rewards.amp.plugin:make_amp_plugin",
-    description="adversarial motion priors: a style reward from a discriminator",
-))

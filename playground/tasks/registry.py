@@ -37,6 +37,9 @@ class TaskEntry:
     factory: str
     description: str
     config: str = ""  # "module:attribute" of the task's config sections
+    #: reward plug-ins its env can host (`playground.rewards.registry` names); each adds
+    #: its config section to this task's runs
+    reward_plugins: tuple[str, ...] = ()
 
     @property
     def config_path(self) -> pathlib.Path:
@@ -55,6 +58,7 @@ TASKS: dict[str, TaskEntry] = {
             config_file="humanoid_walk.yaml",
             factory="playground.tasks.locomotion.env:make_locomotion_env",
             config="playground.tasks.locomotion.config:SECTIONS",
+            reward_plugins=("amp",),  # a floating base and feet: AMP's features exist
             description="17-joint small humanoid, velocity tracking (production GPU defaults)",
         ),
         TaskEntry(

@@ -1,4 +1,4 @@
-"""The locomotion task's config (env, reward_weights, domain_randomization, amp).
+"""The locomotion task's config (env, reward_weights, domain_randomization).
 
 Import-light (no jax, no mujoco): the config resolves before anything compiles.
 The defaults are the production GPU recipe for humanoid_walk (WildRobot).
@@ -16,7 +16,6 @@ from playground.config import (
     in_range,
     lower_at_least,
 )
-from playground.rewards.amp.config import SECTION as AMP_SECTION
 
 ENV = Section(
     "The simulated legged robot: timing, actions, observation noise, commands, termination, "
@@ -121,7 +120,9 @@ ENV = Section(
                 "keyframe": Field(str, "home", "keyframe with the default pose"),
                 "root_body": Field(str, "pelvis", "floating-base body"),
                 "feet": Field(list[str], ["left_foot", "right_foot"], "foot body names"),
-                "imu_site": Field(str, "imu", "site of the gyro/accelerometer"),
+                "imu_site": Field(str, "imu", "site of the gyro/accelerometer on the "
+                                  "root body; null: the root body's own frame",
+                                  optional=True),
             },
         ),
         
@@ -160,7 +161,6 @@ SECTIONS = {
     "env": ENV,
     "reward_weights": REWARD_WEIGHTS,
     "domain_randomization": DOMAIN_RANDOMIZATION,
-    "amp": AMP_SECTION,  # the env has a floating base and feet: it can host AMP
 }
 
 

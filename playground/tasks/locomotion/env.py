@@ -148,13 +148,15 @@ class LocomotionEnv(Env):
         mid = self.joint_range.mean(axis=1)
         half = (self.joint_range[:, 1] - self.joint_range[:, 0]) / 2
         self.soft_range = np.stack([mid - 0.95 * half, mid + 0.95 * half], axis=1)
-        imu = mj_model.site(robot.imu_site)
-        if mj_model.site_bodyid[imu.id] != root_id:
-            raise ValueError(f"env.robot.imu_site {robot.imu_site!r} must sit on the root body "
-                             f"{robot.root_body!r}")
-        rel = np.zeros(9)
-        mujoco.mju_quat2Mat(rel, mj_model.site_quat[imu.id])
+        rel = np.eye(3).ravel()  # imu_site null: the IMU frame is the root body's frame
+        if robot.imu_site is not None:
+            imu = mj_model.site(robot.imu_site)
+            if mj_model.site_bodyid[imu.id] != root_id:
+                raise ValueError(f"env.robot.imu_site {robot.imu_site!r} must sit on the root "
+                                 f"body {robot.root_body!r}")
+            mujoco.mju_quat2Mat(rel, mj_model.site_quat[imu.id])
         self.imu_rel_rot = rel.reshape(3, 3).astype(np.float32)  # IMU frame in root frame
+        self.imu_frame = "IMU site frame" if robot.imu_site is not None else "root body frame"
         self.feet = np.array([mj_model.body(name).id for name in robot.feet])
         self.feet_root = np.array(mj_model.body_rootid[self.feet])
         # collision geoms of each foot's subtree vs everything the floor is made of
@@ -483,8 +485,8 @@ class LocomotionEnv(Env):
     def policy_spec(self) -> dict[str, Any]:
         layout, start = [], 0
         definitions = {
-            "gyro": "IMU angular velocity in the IMU site frame, rad/s",
-            "gravity": "unit gravity vector in the IMU site frame",
+            "gyro": f"IMU angular velocity in the {self.imu_frame}, rad/s",
+            "gravity": f"unit gravity vector in the {self.imu_frame}",
             "joint_pos": "joint position minus default_pose, rad, actuator order",
             "joint_vel": "joint velocity, rad/s, actuator order",
             "last_action": "previous policy output in [-1, 1], before action_scale and delay",
