@@ -486,6 +486,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from playground.config import ConfigError
     from playground.envs.registry import get_task
+    from playground.platforms import check_jax_platforms
 
     try:
         args = parse_args(argv)
@@ -500,6 +501,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        check_jax_platforms()  # JAX_PLATFORMS=cuda without a CUDA jax: one line, exit 2
         summary = play(args)
     except (ConfigError, FileNotFoundError, ValueError) as e:  # ValueError: PlayError, a bundle
         print(f"error: {e}", file=sys.stderr)                    # or checkpoint of another setup

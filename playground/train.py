@@ -16,6 +16,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
     sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
+from playground.platforms import check_jax_platforms  # noqa: E402 (no jax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
         from playground.config import derive
 
         derive(cfg)
+        check_jax_platforms()  # before any backend starts: one line, not jax's AssertionError
     except ConfigError as e:
         print_error(e)
         return 2
