@@ -161,6 +161,23 @@ def bad_input(message: str) -> None:
     raise SystemExit(2)
 
 
+def require_brax_trainers(script: str) -> None:
+    """brax's ppo.train (a reference, not the product) needs jax < 0.10, which the product's
+    ranges outgrow: one line (exit 2) naming the pinned env that has it, instead of an
+    AttributeError (jax.device_put_replicated) deep inside a run."""
+    import jax
+
+    try:
+        from brax.training.agents.ppo import train  # noqa: F401
+    except ImportError as error:
+        problem = f"brax's ppo.train does not import ({error})"
+    else:
+        if hasattr(jax, "device_put_replicated"):
+            return
+        problem = f"brax's ppo.train needs jax < 0.10 (this is jax {jax.__version__})"
+    bad_input(f"{problem}: make venv-ref, then .venv-ref/bin/python benchmarks/{script} ...")
+
+
 def log(message: str) -> None:
     """Progress on stderr, so stdout stays the result."""
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)

@@ -558,6 +558,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     unknown = parts - {"throughput", "learning"}
     if unknown:
         raise SystemExit(f"unknown --parts {sorted(unknown)}")
+    common.require_brax_trainers("vs_brax.py")
 
     tmp = None
     if args.cache == "fresh":

@@ -550,6 +550,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
     p.add_argument("--points", type=int, help=argparse.SUPPRESS)
     p.add_argument("--reps", type=int, default=5, help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.worker in (None, "brax"):
+        common.require_brax_trainers("vs_playground.py")
     if args.worker == "brax":
         return worker_brax(args)
     if args.worker == "rollout":

@@ -264,9 +264,10 @@ def main(argv: list[str] | None = None) -> int:
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import config, runner
+    from playground import config, platforms, runner
 
     try:
+        platforms.check_jax_platforms()  # JAX_PLATFORMS=cuda without a CUDA jax: one line
         loaded = runner.load_checkpoint(steps_dir / str(step),
                                           log=lambda msg: print(msg, file=sys.stderr))
         source = str(loaded.steps_dir / str(loaded.step))

@@ -507,6 +507,7 @@ def play(args, log=print) -> dict:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     from playground.config import ConfigError
+    from playground.platforms import check_jax_platforms
     from playground.tasks.registry import get_task
 
     try:
@@ -522,6 +523,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     try:
+        check_jax_platforms()  # JAX_PLATFORMS=cuda without a CUDA jax: one line, exit 2
         summary = play(args)
     except (ConfigError, FileNotFoundError, ValueError) as e:  # ValueError: PlayError, a bundle
         print(f"error: {e}", file=sys.stderr)                    # or checkpoint of another setup

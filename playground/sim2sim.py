@@ -493,9 +493,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("MUJOCO_GL", "egl")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from playground.config import ConfigError
+    from playground.platforms import check_jax_platforms
     from playground.serve.client import SpecMismatchError
 
     try:
+        check_jax_platforms()  # JAX_PLATFORMS=cuda without a CUDA jax: one line, exit 2
         summary = sim2sim(args)
     except (ConfigError, FileNotFoundError, ValueError, SpecMismatchError, TimeoutError) as e:
         print(f"error: {e}", file=sys.stderr)  # ValueError: Sim2SimError, PlayError (contract)

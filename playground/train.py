@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from playground import runs  # noqa: E402 (paths only)
 from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
+from playground.platforms import check_jax_platforms  # noqa: E402 (no jax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,6 +29,7 @@ def main(argv: list[str] | None = None) -> int:
         derive(cfg)
         # every place the run writes, before anything compiles or is written
         runs.check_run_outputs(cfg.run.checkpoint_dir, cfg.run.resume, cfg.run.compilation_cache)
+        check_jax_platforms()  # before any backend starts: one line, not jax's AssertionError
     except (ConfigError, runs.OutputError) as e:
         print_error(e)
         return 2

@@ -31,6 +31,14 @@ model per episode at `reset` (B = 1) and keep only the randomized fields in
 arrays lives in the State. Playground's envs read their model from an attribute, so
 `step` substitutes the episode's model into that attribute while tracing (the same
 context-manager swap Playground's own wrapper does); it is restored on exit.
+
+MuJoCo Menagerie: Playground's locomotion and manipulation envs read their robots from a
+Menagerie checkout, which Playground `git clone`s into its own package directory
+(site-packages) at first load. We never let it write there: the adapter looks for a
+checkout in $PLAYGROUND_MENAGERIE, else in the user cache
+(~/.cache/playground/mujoco_menagerie, or $XDG_CACHE_HOME), else in Playground's own
+folder (a clone made before), points Playground at it, and otherwise refuses the env
+in one line that says how to provide one.
 """
 
 from __future__ import annotations
@@ -39,6 +47,8 @@ import contextlib
 import difflib
 import io
 import math
+import os
+import pathlib
 import warnings
 from collections.abc import Mapping
 from typing import Any
@@ -54,6 +64,37 @@ from playground.tasks.registry import PLAYGROUND_INSTALL, PLAYGROUND_PREFIX
 
 #: Playground envs whose assets come from MuJoCo Menagerie (cloned from GitHub at first load).
 _MENAGERIE_SUITES = ("locomotion", "manipulation")
+#: A Menagerie checkout to use instead of the user cache's (see the module docstring).
+MENAGERIE_ENV = "PLAYGROUND_MENAGERIE"
+_MENAGERIE_URL = "https://github.com/google-deepmind/mujoco_menagerie"
+
+
+def menagerie_cache() -> pathlib.Path:
+    """Where a user's Menagerie checkout is expected: $PLAYGROUND_MENAGERIE, else the cache."""
+    if os.environ.get(MENAGERIE_ENV):
+        return pathlib.Path(os.environ[MENAGERIE_ENV]).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return pathlib.Path(cache) / "playground" / "mujoco_menagerie"
+
+
+def _use_menagerie(env_name: str) -> None:
+    """Point Playground at a Menagerie checkout, or ConfigError (one line) saying how to get
+    one; Playground then never clones into (or creates folders in) its package directory."""
+    from etils import epath
+    from mujoco_playground._src import mjx_env
+
+    user = menagerie_cache()
+    candidates = [user] if os.environ.get(MENAGERIE_ENV) else [user, pathlib.Path(str(mjx_env.MENAGERIE_PATH))]
+    for path in candidates:
+        if path.is_dir() and any(path.iterdir()):
+            mjx_env.MENAGERIE_PATH = epath.Path(str(path))  # every env reads it at load time
+            return
+    commit = getattr(mjx_env, "MENAGERIE_COMMIT_SHA", None)
+    checkout = f" && git -C {user} checkout {commit}" if commit else ""
+    raise ConfigError(
+        f"playground:{env_name} needs MuJoCo Menagerie (robot assets Playground does not ship) "
+        f"and there is no checkout at {user}: git clone {_MENAGERIE_URL} {user}{checkout}, or set "
+        f"{MENAGERIE_ENV} to a checkout; Playground's dm_control suite envs work offline")
 
 
 def make_playground_env(cfg: Any) -> PlaygroundEnv:
@@ -192,26 +233,19 @@ def playground_config(env_name: str, overrides: Mapping[str, Any]):
 
 
 def _load(mujoco_playground, env_name: str, pg_cfg):
-    """Playground's env; ConfigError (one line) when its Menagerie assets cannot be fetched."""
+    """Playground's env; ConfigError (one line) when it needs Menagerie and none is here."""
     registry = mujoco_playground.registry
     needs_menagerie = any(
         env_name in getattr(mujoco_playground, suite).ALL_ENVS for suite in _MENAGERIE_SUITES
     )
+    if needs_menagerie:
+        _use_menagerie(env_name)  # before load: Playground would clone into site-packages
     noise = io.StringIO()
     try:
-        # the Menagerie clone prints a progress bar and errors; we say it in one line instead
         with contextlib.redirect_stdout(noise), contextlib.redirect_stderr(noise):
             return registry.load(env_name, config=pg_cfg)
-    except Exception as error:  # noqa: BLE001 (subprocess, OS and XML errors alike)
-        if not needs_menagerie:
-            raise ConfigError(f"playground:{env_name}: {type(error).__name__}: {error}") from None
-        from mujoco_playground._src import mjx_env
-
-        raise ConfigError(
-            f"playground:{env_name} needs MuJoCo Menagerie, which Playground clones from "
-            f"github.com into {mjx_env.MENAGERIE_PATH} at first load, and that failed (no network?): "
-            f"{type(error).__name__}: {error}; Playground's dm_control suite envs work offline"
-        ) from None
+    except Exception as error:  # noqa: BLE001 (OS and XML errors alike, e.g. an old checkout)
+        raise ConfigError(f"playground:{env_name}: {type(error).__name__}: {error}") from None
 
 
 def _flat(x: jax.Array) -> jax.Array:

@@ -3,8 +3,8 @@
 The CLI tests run the real `train.py --verify` (short training, checkpoint, restore,
 finite metrics) on three of Playground's dm_control envs, which ship their XML and work
 offline. The error tests run the CLI with Playground hidden (an import hook that makes
-`mujoco_playground` unimportable, as on a machine without the extra) and with git unable
-to reach the network (Playground's locomotion envs clone MuJoCo Menagerie at first load).
+`mujoco_playground` unimportable, as on a machine without the extra) and without a MuJoCo
+Menagerie checkout (Playground's locomotion envs would clone it into site-packages).
 """
 
 import importlib.util
@@ -110,22 +110,49 @@ def test_without_the_extra_the_task_name_says_how_to_install(tmp_path, cli):
     assert "uv sync --extra playground" in line and "[playground]" in line
 
 
-@needs_playground
-@pytest.mark.slow
-def test_an_env_that_needs_menagerie_fails_in_one_line_without_network(tmp_path):
-    from mujoco_playground._src import mjx_env
+def _tree(path: pathlib.Path) -> list[str]:
+    return sorted(str(p.relative_to(path)) for p in path.rglob("*"))
 
-    if mjx_env.MENAGERIE_PATH.exists():
-        pytest.skip(f"Menagerie is already at {mjx_env.MENAGERIE_PATH}")
-    # git (Playground clones with it) through a proxy that refuses: no network, whatever the host
-    env = {**os.environ, "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9",
-           "GIT_TERMINAL_PROMPT": "0"}
-    proc = _run(TRAIN + ["--task", "playground:Go1JoystickFlatTerrain",
-                         "--checkpoint-dir", str(tmp_path)], tmp_path, env=env, timeout=300)
+
+@needs_playground
+def test_an_env_that_needs_menagerie_is_refused_in_one_line_and_site_packages_untouched(tmp_path):
+    """No checkout: exit 2 in one line that says how to get one; Playground never clones or
+    creates anything in its package directory (site-packages)."""
+    package = pathlib.Path(importlib.util.find_spec("mujoco_playground").origin).parent
+    if (package / "external_deps" / "mujoco_menagerie").exists():
+        pytest.skip(f"Playground holds a Menagerie clone in {package}")
+    before = _tree(package)
+    # git through a proxy that refuses, should anything still try to clone
+    env = {**os.environ, "XDG_CACHE_HOME": str(tmp_path / "cache"), "GIT_TERMINAL_PROMPT": "0",
+           "https_proxy": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}
+    env.pop("PLAYGROUND_MENAGERIE", None)
+    out = tmp_path / "out"
+    out.mkdir()
+    proc = _run(TRAIN + ["--task", "playground:Go1JoystickFlatTerrain", "--checkpoint-dir",
+                         str(out)], out, env=env, timeout=300)
     line = _one_error_line(proc)
     assert "playground:Go1JoystickFlatTerrain needs MuJoCo Menagerie" in line
-    assert "no network?" in line and "dm_control suite envs work offline" in line
-    assert not list(tmp_path.iterdir())  # nothing written
+    assert f"git clone https://github.com/google-deepmind/mujoco_menagerie {tmp_path}/cache/" in line
+    assert "PLAYGROUND_MENAGERIE" in line and "dm_control suite envs work offline" in line
+    assert _tree(package) == before and not (package / "external_deps").exists()
+    assert not list(out.iterdir()) and not (tmp_path / "cache").exists()  # nothing written
+
+
+@needs_playground
+def test_a_menagerie_checkout_from_the_environment_is_what_playground_reads(tmp_path, monkeypatch):
+    from mujoco_playground._src import mjx_env
+
+    from playground.tasks import playground_adapter
+
+    monkeypatch.setattr(mjx_env, "MENAGERIE_PATH", mjx_env.MENAGERIE_PATH)  # restored after
+    monkeypatch.setenv("PLAYGROUND_MENAGERIE", str(tmp_path / "nowhere"))
+    with pytest.raises(playground_adapter.ConfigError, match="no checkout at .*nowhere"):
+        playground_adapter._use_menagerie("Go1JoystickFlatTerrain")
+    (tmp_path / "menagerie" / "unitree_go1").mkdir(parents=True)
+    monkeypatch.setenv("PLAYGROUND_MENAGERIE", str(tmp_path / "menagerie"))
+    playground_adapter._use_menagerie("Go1JoystickFlatTerrain")
+    assert str(mjx_env.MENAGERIE_PATH) == str(tmp_path / "menagerie")
+    mjx_env.ensure_menagerie_exists()  # sees the checkout: no clone, no folder in site-packages
 
 
 def test_task_names_without_an_env_are_one_line_errors(tmp_path):
