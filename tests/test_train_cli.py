@@ -44,14 +44,16 @@ def test_verify_precedence_command_line_beats_quick_verify(tmp_path):
 
 def _saved_run(root: pathlib.Path) -> pathlib.Path:
     """A run directory with one complete step (as orbax writes it) of a 16-env cart-pole run."""
-    from playground import config
+    from playground import config, runs
 
     values = config.to_dict(config.resolve(None, [("env.task", "cartpole_balance"),
                                                   ("ppo.num_envs", 16)]))
     step = root / "old-run" / "checkpoints" / "8"
     (step / "config").mkdir(parents=True)
     (step / "config" / "metadata").write_text(json.dumps(values))
-    (step / "_CHECKPOINT_METADATA").write_text("{}")
+    for part in (*runs.REQUIRED_FILES, f"{runs.DATA_DIR}/0"):  # what a restore reads
+        (step / part).parent.mkdir(parents=True, exist_ok=True)
+        (step / part).touch()
     return root / "old-run"
 
 
