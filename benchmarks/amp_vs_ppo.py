@@ -124,13 +124,14 @@ def play_agent(play_argv: list[str], episodes: int, steps: int, seed: int, comma
     after SETTLE_STEPS, the env)."""
     import numpy as np
 
+    from playground import episodes as episodes_lib
     from playground import play
 
     args = play.parse_args(play_argv)
     agent = play.make_agent(args)
-    roll = play.run_episodes(agent.env, agent.act, episodes, steps, seed, command)
-    _, summary = play.summarize(roll)
-    lengths = play.episode_lengths(roll.done)  # [N]
+    roll = episodes_lib.run_episodes(agent.env, agent.act, episodes, steps, seed, command)
+    _, summary = episodes_lib.summarize(roll, episodes_lib.summary_metrics(agent.env))
+    lengths = episodes_lib.episode_lengths(roll.done)  # [N]
     t = np.arange(roll.qpos.shape[0])[:, None]
     keep = (t >= SETTLE_STEPS) & (t < lengths[None, :])  # [T, N]
     joints = roll.qpos[:, :, np.asarray(agent.env.qpos_idx)]  # [T, N, n]

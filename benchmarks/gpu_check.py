@@ -94,11 +94,12 @@ def worker(spec: dict[str, Any]) -> None:
     import jax
 
     from playground import runner
+    from playground.compile_cache import configure_jax
 
     run = CheckRun(**{**spec["run"], "config": pathlib.Path(spec["run"]["config"]),
                       "overrides": tuple(map(tuple, spec["run"]["overrides"]))})
     cfg = run_config(run, spec["dry_run"], spec["checkpoint_dir"], spec["cache"])
-    runner.configure_jax(cfg)
+    configure_jax(cfg)
     device = jax.local_devices()[0]
     t0 = time.monotonic()
     trainer = runner.Run(cfg, ["benchmarks/gpu_check.py", run.name],

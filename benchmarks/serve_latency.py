@@ -92,14 +92,14 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
     """Export the policy to `out`; returns (bundle, jax policy obs[1, n] -> host action)."""
     import jax
 
-    from playground.export import make_jax_policy, policy_layers, write_bundle
+    from playground.export import policy_layers, write_bundle
 
     if checkpoint:
-        from playground import runner
+        from playground import policy as policy_lib
 
-        loaded = runner.load_checkpoint(checkpoint, log=common.log)
-        spec, params, norm = loaded.spec, loaded.policy_params, loaded.carry.normalizer
-        jax_policy = make_jax_policy(loaded)
+        loaded = policy_lib.load(checkpoint)
+        spec, params, norm = loaded.spec, loaded.params, loaded.normalizer
+        jax_policy = loaded.act()
     else:
         from playground import config
         from playground.algorithms.ppo import networks as ppo_networks
@@ -118,7 +118,7 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
             std={**norm.std, "state": jax.random.uniform(key_std, (n,), minval=0.1, maxval=2.0)})
         spec = make_policy_spec(env, cfg, config.to_dict(cfg), norm, {"benchmark": True})
         deterministic = ppo_networks.make_deterministic_policy(networks)
-        # params closed over (constants of the program), as export.make_jax_policy does
+        # params closed over (constants of the program), as playground.policy does
         policy = jax.jit(lambda obs: deterministic(norm, params, {"state": obs}))
 
         def jax_policy(obs):

@@ -25,14 +25,20 @@ import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
 from playground.distributed import barrier, is_primary
-from playground.runs import STEPS_DIRNAME, complete_steps, find_step, read_config, read_metrics
+from playground.runs import (
+    BEST_METRIC,
+    STEPS_DIRNAME,
+    complete_steps,
+    find_step,
+    read_config,
+    read_metrics,
+)
 
-__all__ = ["STEPS_DIRNAME", "Checkpointer", "complete_steps", "find_step", "read_config",
-           "read_metrics", "restore", "restore_parts"]
+__all__ = ["BEST_METRIC", "STEPS_DIRNAME", "Checkpointer", "complete_steps", "find_step",
+           "read_config", "read_metrics", "restore", "restore_parts", "restore_trees",
+           "saved_shapes"]
 
 ITEMS = ("carry", "config", "spec")
-#: The logged metric that ranks checkpoints for `keep_best` (higher is better).
-BEST_METRIC = "eval/episode_reward"
 _TMP_SUFFIX = ".orbax-checkpoint-tmp"  # orbax writes a step here, then renames it
 
 
@@ -184,6 +190,11 @@ def _saved_leaves(directory: pathlib.Path, step: int) -> dict[str, Any]:
     return getattr(saved, "tree", saved)
 
 
+def saved_shapes(directory: pathlib.Path, step: int) -> dict[str, tuple[int, ...]]:
+    """{flat key: shape} of one step's carry leaves, from its metadata (no array is read)."""
+    return {key: tuple(leaf.shape) for key, leaf in _saved_leaves(pathlib.Path(directory), step).items()}
+
+
 def _restore_leaves(manager: ocp.CheckpointManager, step: int, target: dict[str, Any],
                     items: tuple[str, ...]) -> dict[str, Any]:
     """The carry leaves named in `target` (flat keys; the checkpoint's others are not
@@ -272,3 +283,24 @@ def restore_parts(directory: pathlib.Path, step: int, prefixes: tuple[str, ...]
     finally:
         manager.close()
     return {key: np.asarray(value) for key, value in restored["carry"].items()}, restored["spec"]
+
+
+def restore_trees(directory: pathlib.Path, step: int, abstract: dict[str, Any]
+                  ) -> tuple[dict[str, Any], dict]:
+    """Parts of one step's carry, each named by its flat-key prefix (e.g. ".params.policy")
+    and shaped like its abstract tree there (arrays or `jax.ShapeDtypeStruct`s), as numpy;
+    and the step's spec. Only those
+    leaves are read. A leaf the abstract tree has and the checkpoint lacks, or one of
+    another shape or dtype, is a ValueError naming it."""
+    flat, spec = restore_parts(directory, step, tuple(abstract))
+    trees = {}
+    for prefix, tree in abstract.items():
+        part = {key[len(prefix):]: value for key, value in flat.items() if key.startswith(prefix)}
+        tree = jax.tree_util.tree_map(lambda x: np.zeros(x.shape, x.dtype), tree)
+        wanted = set(_flatten(tree))
+        lost = sorted(wanted - set(part))
+        if lost:
+            raise ValueError(f"checkpoint {pathlib.Path(directory) / str(step)} has no "
+                             f"{prefix}{lost[0]}: it belongs to another setup")
+        trees[prefix] = _unflatten(part, tree)
+    return trees, spec

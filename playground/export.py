@@ -2,8 +2,12 @@
 
     python playground/export.py CHECKPOINT --out DIR [--force] [--no-onnx]
 
-CHECKPOINT is a run directory, its `checkpoints/` directory, one step directory, or
-`latest` (newest complete checkpoint under `--checkpoint-dir`). The bundle is what
+CHECKPOINT is a run directory (its newest step that restores; damaged steps are named
+on stderr and skipped), `<run dir>/best` (the step `run.keep_best` keeps), its
+`checkpoints/` directory, one step directory, or `latest` (the newest step that restores
+under `--checkpoint-dir`). Only the policy params, the normalizer, the spec and the
+config are read (`playground.policy`); no trainer is built. `--out` is checked before
+anything is loaded. The bundle is what
 `python -m playground.serve --bundle DIR` serves with numpy only; its format is
 described in `playground/serve/bundle.py`. After writing, the numpy forward pass and
 the ONNX model (through onnxruntime) are checked against the JAX policy.
@@ -197,43 +201,26 @@ def probe_observations(spec: dict, mean, std, count: int, seed: int = 0) -> np.n
     return (np.asarray(mean) + z * np.asarray(std)).astype(np.float32)
 
 
-def make_jax_policy(loaded):
-    """numpy obs [N, n] -> numpy actions [N, a] through the trainer's deterministic policy.
-
-    The spec's squash is applied after the JAX mode (`normal` policies are clipped by the
-    env, not by brax's mode).
-    """
-    import jax
-
-    spec = loaded.spec
-    policy = jax.jit(lambda obs: loaded.run.fns.algorithm.deterministic_policy(
-        loaded.carry.normalizer, loaded.policy_params, {"state": obs}))
-
-    def apply(obs):
-        action = np.asarray(policy(np.asarray(obs, np.float32)))
-        return action if spec["network"]["squash"] == "tanh" else np.clip(action, -1.0, 1.0)
-
-    return apply
-
-
-def export_checkpoint(loaded, out: pathlib.Path, *, force: bool = False, with_onnx: bool = True,
+def export_checkpoint(policy, out: pathlib.Path, *, force: bool = False, with_onnx: bool = True,
                       source: str = "", check_count: int = 1000) -> dict[str, Any]:
-    """Write the bundle of a loaded checkpoint and check it against JAX."""
-    spec = loaded.spec
-    norm = loaded.carry.normalizer
-    mean = np.asarray(norm.mean["state"], np.float32)
-    std = np.asarray(norm.std["state"], np.float32)
-    layers = policy_layers(loaded.policy_params, spec)
+    """Write the bundle of a checkpoint's `playground.policy.Policy` and check it against
+    the policy's JAX `apply`."""
+    if policy.kind != "checkpoint":
+        raise ExportError(f"{policy.path} is a bundle already; export reads a training checkpoint")
+    spec = policy.spec
+    mean = np.asarray(policy.normalizer.mean["state"], np.float32)
+    std = np.asarray(policy.normalizer.std["state"], np.float32)
+    layers = policy_layers(policy.params, spec)
     write_bundle(out, spec, layers, mean, std, with_onnx=with_onnx, force=force, source=source)
     obs = probe_observations(spec, mean, std, check_count)
-    errors = check_bundle(out, make_jax_policy(loaded), obs)
+    errors = check_bundle(out, policy.act(), obs)
     return {"out": str(out), "spec_hash": spec_hash(spec), "errors": errors}
 
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("checkpoint", help="run dir, checkpoints/ dir, step dir, or 'latest'")
+    p.add_argument("checkpoint", help="run dir, RUN/best, checkpoints/ dir, step dir, or 'latest'")
     p.add_argument("--out", required=True, type=pathlib.Path, help="bundle directory to write")
     p.add_argument("--checkpoint-dir", default=None,
                    help="where 'latest' looks (default: checkpoints)")
@@ -254,23 +241,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {args.out} already holds a bundle; pass --force to overwrite",
               file=sys.stderr)
         return 2
-    from playground import runs  # paths only: bad input fails before jax is imported
+    from playground import paths, runs  # paths only: bad input fails before jax is imported
 
     try:
+        paths.check_output(args.out, "--out", directory=True)
         steps_dir, step = runs.find_step(args.checkpoint, args.checkpoint_dir)
-    except FileNotFoundError as exc:
+    except (FileNotFoundError, paths.OutputError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     import os
 
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import config, platforms, runner
+    from playground import config, platforms, policy
 
     try:
         platforms.check_jax_platforms()  # JAX_PLATFORMS=cuda without a CUDA jax: one line
-        loaded = runner.load_checkpoint(steps_dir / str(step),
-                                          log=lambda msg: print(msg, file=sys.stderr))
-        source = str(loaded.steps_dir / str(loaded.step))
+        loaded = policy.load_checkpoint(steps_dir, step)
+        source = str(loaded.path)
         print(f"exporting {source} ...", file=sys.stderr, flush=True)
         result = export_checkpoint(loaded, args.out, force=args.force, with_onnx=with_onnx,
                                    source=source)

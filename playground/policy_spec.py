@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from playground.algorithms.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN
+from playground.algorithms.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN, SQUASHES
 from playground.serve.spec import spec_hash
 
 __all__ = ["SPEC_VERSION", "make_policy_spec", "spec_hash"]
@@ -28,7 +28,17 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
     obs_size = int(env.observation_size[ACTOR_KEY])
     mean = np.asarray(normalizer.mean[ACTOR_KEY], np.float64)
     std = np.asarray(normalizer.std[ACTOR_KEY], np.float64)
-    squash = "tanh" if cfg.network.distribution == "tanh_normal" else "clip"
+    squash = SQUASHES[cfg.network.distribution]
+    action_size = int(env.action_size)
+    # tanh_normal: one MLP emits [loc, std params]; normal: a mean head emits loc only (its
+    # std is a separate parameter)
+    output = ({"output_size": 2 * action_size,
+               "output": "first half: action mean (loc); second half: std parameters "
+                         "(unused when deploying)"}
+              if squash == "tanh" else
+              {"output_size": action_size,
+               "output": "action mean (loc); the std is a separate parameter (unused when "
+                         "deploying)"})
     spec = {
         "spec_version": SPEC_VERSION,
         "task": cfg.env.task,
@@ -46,8 +56,7 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
             "input_size": obs_size,
             "hidden": [int(x) for x in cfg.network.policy_hidden],
             "activation": cfg.network.activation,
-            "output_size": 2 * int(env.action_size),
-            "output": "first half: action mean (loc); second half: std parameters (unused when deploying)",
+            **output,
             "squash": squash,
             "deterministic_action": f"{squash}(loc)" if squash == "tanh" else "clip(loc, -1, 1)",
         },

@@ -39,17 +39,6 @@ class TrainingError(RuntimeError):
     """A run that cannot go on (e.g. too many non-finite updates); message is one line."""
 
 
-def configure_jax(cfg) -> None:
-    """Process-wide JAX settings from the config; called by the CLI, never at import."""
-    cache = cfg.run.compilation_cache
-    if cache:
-        path = pathlib.Path(os.path.expanduser(cache))
-        path.mkdir(parents=True, exist_ok=True)
-        jax.config.update("jax_compilation_cache_dir", str(path))
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
-        jax.config.update("jax_persistent_cache_min_entry_size_bytes", -1)
-
-
 def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     """[K] per-iteration metrics of one chunk -> one row (skipped iterations excluded)."""
     active = metrics["active"] > 0
@@ -537,11 +526,6 @@ class LoadedCheckpoint:
     metrics: dict
     run_dir: pathlib.Path
     steps_dir: pathlib.Path
-
-    @property
-    def policy_params(self):
-        """The policy params to act with."""
-        return self.carry.params.policy
 
 
 def load_checkpoint(path, overrides=(), checkpoint_dir: str | None = None,

@@ -10,15 +10,62 @@ refuse bad input before anything is compiled or written.
 from __future__ import annotations
 
 import json
+import math
 import os
 import pathlib
 import shutil
+import sys
 import time
+from collections.abc import Callable
 from typing import Any
+
+from playground.paths import OutputError, check_output
 
 STEPS_DIRNAME = "checkpoints"
 # a step directory orbax has finished: its name is the step and it holds this file
 _COMPLETE_MARKER = "_CHECKPOINT_METADATA"
+#: What names the step `run.keep_best` keeps: `<run dir>/best`.
+BEST_NAME = "best"
+#: The logged metric that ranks checkpoints for `run.keep_best` (higher is better).
+BEST_METRIC = "eval/episode_reward"
+#: Files of a complete step that a restore reads: without one, orbax fails with its own
+#: internal message ("Metadata file ... does not exist", "Error opening zarr driver").
+REQUIRED_FILES = (
+    _COMPLETE_MARKER,  # orbax finished the step
+    "carry/_METADATA",  # the tree of saved leaves (read before any array)
+    "carry/manifest.ocdbt",  # the index of the array data
+    "config/metadata",  # the resolved config (JSON)
+    "spec/metadata",  # the deploy contract (JSON)
+)
+#: The carry's array data: not checked file by file (the manifest names them), but there
+#: must be some: in `carry/d/`, where orbax merges the processes' data, or, where a step
+#: has no merged `d/`, in `carry/ocdbt.process_*/d/`. (`_sharding`, `array_metadatas/`,
+#: `metrics/` and the commit_success.txt files are not needed to restore.)
+DATA_DIR = "carry/d"
+
+
+def _warn(message: str) -> None:
+    print(f"warning: {message}", file=sys.stderr, flush=True)
+
+
+def step_problem(step_dir: str | os.PathLike) -> str | None:
+    """None when `step_dir` holds what a restore reads, else what it lacks (one phrase).
+
+    Cheap (a few stat calls, no orbax): it catches an interrupted save, files deleted by
+    hand and a disk that filled mid-save, not a single data file lost from `carry/d/` nor
+    bit rot inside one (the restore itself reports those).
+    """
+    step_dir = pathlib.Path(step_dir)
+    missing = [name for name in REQUIRED_FILES if not (step_dir / name).is_file()]
+    data = step_dir / DATA_DIR
+    holders = [data] if data.is_dir() else list(step_dir.glob("carry/ocdbt.process_*/d"))
+    if not any(any(d.iterdir()) for d in holders):
+        missing.append(f"{DATA_DIR}/")
+    if not missing:
+        return None
+    if missing[0] == _COMPLETE_MARKER:
+        return "incomplete (its save was interrupted)"
+    return f"damaged (missing {', '.join(missing)})"
 
 
 #: what a run writes in its own directory besides checkpoints (each must be a file if present)
@@ -26,13 +73,8 @@ RUN_FILES = ("config.yaml", "provenance.json", "metrics.jsonl", "learning_curve.
 DISCARD_FLAG = "--discard-later-steps"
 
 
-class OutputError(ValueError):
-    """An output location a run cannot use, or a resume that would overwrite its own
-    later work; the message is one line, for the command line to print."""
-
-
 def complete_steps(steps_dir: pathlib.Path) -> list[int]:
-    """Steps under `steps_dir` that orbax finished writing, ascending."""
+    """Steps under `steps_dir` that orbax finished writing, ascending (damaged ones included)."""
     steps_dir = pathlib.Path(steps_dir)
     if not steps_dir.is_dir():
         return []
@@ -42,46 +84,110 @@ def complete_steps(steps_dir: pathlib.Path) -> list[int]:
     )
 
 
-def find_step(path: str | os.PathLike, checkpoint_dir: str | os.PathLike | None = None
-              ) -> tuple[pathlib.Path, int]:
+def restorable_steps(steps_dir: pathlib.Path, warn: Callable[[str], None] | None = None
+                     ) -> list[int]:
+    """Complete steps under `steps_dir` that hold what a restore reads, ascending.
+
+    Each complete step that does not (`step_problem`) is named in one `warn` line (default:
+    stderr) and skipped, never deleted.
+    """
+    warn = warn or _warn
+    good = []
+    for step in complete_steps(steps_dir):
+        problem = step_problem(pathlib.Path(steps_dir) / str(step))
+        if problem is None:
+            good.append(step)
+        else:
+            warn(f"skipping checkpoint {pathlib.Path(steps_dir) / str(step)}: {problem}")
+    return good
+
+
+def newest_restorable_step(steps_dir: pathlib.Path, warn: Callable[[str], None] | None = None
+                           ) -> int | None:
+    """The newest complete step under `steps_dir` that holds what a restore reads (None if
+    none); each newer damaged step is named in one `warn` line (default: stderr), never
+    deleted."""
+    warn = warn or _warn
+    for step in reversed(complete_steps(steps_dir)):
+        problem = step_problem(pathlib.Path(steps_dir) / str(step))
+        if problem is None:
+            return step
+        warn(f"skipping checkpoint {pathlib.Path(steps_dir) / str(step)}: {problem}")
+    return None
+
+
+def best_step(steps_dir: pathlib.Path, warn: Callable[[str], None] | None = None) -> int:
+    """The restorable step with the highest logged BEST_METRIC (the newest among equals):
+    the one `run.keep_best` keeps. FileNotFoundError (one line) when no step has it."""
+    scored = []
+    for step in restorable_steps(steps_dir, warn):
+        value = read_metrics(steps_dir, step).get(BEST_METRIC)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            scored.append((float(value), step))
+    if not scored:
+        raise FileNotFoundError(
+            f"{pathlib.Path(steps_dir).parent}/{BEST_NAME}: no checkpoint step logged "
+            f"{BEST_METRIC} (steps carry it when an eval ran at their iteration)")
+    return max(scored)[1]
+
+
+def _steps_dir_of(p: pathlib.Path) -> pathlib.Path:
+    return p / STEPS_DIRNAME if (p / STEPS_DIRNAME).is_dir() else p
+
+
+def find_step(path: str | os.PathLike, checkpoint_dir: str | os.PathLike | None = None,
+              warn: Callable[[str], None] | None = None) -> tuple[pathlib.Path, int]:
     """(steps_dir, step) for a checkpoint named the ways a user names one.
 
     `path` is a run directory (`<checkpoint_dir>/<run>`), its `checkpoints/`
-    directory, one step directory (`.../checkpoints/<iteration>`), or `latest`:
-    the newest complete step of any run under `checkpoint_dir`. A directory
-    resolves to its newest complete step. FileNotFoundError (one line) otherwise.
+    directory, one step directory (`.../checkpoints/<iteration>`), `<run dir>/best`
+    (the step `run.keep_best` keeps: the highest logged `eval/episode_reward`), or
+    `latest`: the newest step of any run under `checkpoint_dir`. A directory and
+    `latest` resolve to their newest step that restores; a damaged step
+    (`step_problem`) is named in one `warn` line (default: stderr) and skipped.
+    FileNotFoundError (one line) otherwise, also for a damaged step named explicitly.
     """
     if str(path) == "latest":
         root = pathlib.Path(os.path.expanduser(str(checkpoint_dir or "checkpoints")))
-        found = [
-            ((steps_dir / str(step) / _COMPLETE_MARKER).stat().st_mtime_ns, steps_dir, step)
-            for steps_dir in (root.glob(f"*/{STEPS_DIRNAME}") if root.is_dir() else [])
-            for step in complete_steps(steps_dir)[-1:]
-        ]
+        found = []
+        for steps_dir in sorted(root.glob(f"*/{STEPS_DIRNAME}") if root.is_dir() else []):
+            step = newest_restorable_step(steps_dir, warn)
+            if step is not None:
+                marker = steps_dir / str(step) / _COMPLETE_MARKER
+                found.append((marker.stat().st_mtime_ns, steps_dir, step))
         if not found:
             raise FileNotFoundError(f"latest: no complete checkpoint under {root}/")
         _, steps_dir, step = max(found, key=lambda item: item[0])
         return steps_dir.resolve(), step
     p = pathlib.Path(os.path.expanduser(str(path)))
+    if p.name == BEST_NAME and not p.exists() and p.parent.is_dir():
+        steps_dir = _steps_dir_of(p.parent)
+        return steps_dir.resolve(), best_step(steps_dir, warn)
     if not p.exists():
         raise FileNotFoundError(f"checkpoint {path}: no such file or directory")
-    if p.name.isdigit() and (p / _COMPLETE_MARKER).is_file():
+    if p.name.isdigit() and ((p / _COMPLETE_MARKER).is_file() or p.parent.name == STEPS_DIRNAME):
+        problem = step_problem(p)
+        if problem is not None:
+            raise FileNotFoundError(f"checkpoint {path}: {problem}")
         return p.parent.resolve(), int(p.name)
-    if p.name.isdigit() and p.parent.name == STEPS_DIRNAME:
-        raise FileNotFoundError(f"checkpoint {path}: incomplete step (its save was interrupted)")
-    steps_dir = p / STEPS_DIRNAME if (p / STEPS_DIRNAME).is_dir() else p
-    steps = complete_steps(steps_dir)
-    if not steps:
+    steps_dir = _steps_dir_of(p)
+    step = newest_restorable_step(steps_dir, warn)
+    if step is None:
         raise FileNotFoundError(
             f"checkpoint {path}: no complete checkpoint step in it (expected a run directory, "
-            f"its {STEPS_DIRNAME}/ directory or {STEPS_DIRNAME}/<iteration>)"
+            f"its {STEPS_DIRNAME}/ directory, {STEPS_DIRNAME}/<iteration> or <run dir>/{BEST_NAME})"
         )
-    return steps_dir.resolve(), steps[-1]
+    return steps_dir.resolve(), step
 
 
 def read_config(steps_dir: pathlib.Path, step: int) -> dict[str, Any]:
     """The resolved config saved with one step (plain JSON; no orbax needed)."""
     return json.loads((pathlib.Path(steps_dir) / str(step) / "config" / "metadata").read_text())
+
+
+def read_spec(steps_dir: pathlib.Path, step: int) -> dict[str, Any]:
+    """The deploy contract saved with one step (plain JSON; no orbax needed)."""
+    return json.loads((pathlib.Path(steps_dir) / str(step) / "spec" / "metadata").read_text())
 
 
 def read_metrics(steps_dir: pathlib.Path, step: int) -> dict[str, Any]:
@@ -122,25 +228,6 @@ def write_atomic(path: pathlib.Path, text: str) -> None:
     os.replace(tmp, path)
 
 
-def check_writable_dir(path: str | os.PathLike, what: str) -> None:
-    """OutputError (one line) unless this process can create `path` as a directory (or it
-    is one) and write in it: a file in its place or on its way, no write permission, or
-    a read-only file system. Nothing is created."""
-    target = pathlib.Path(os.path.expanduser(str(path)))
-    probe = target
-    while not os.path.lexists(probe) and probe.parent != probe:
-        probe = probe.parent
-    # what is in the way: the path itself, or the ancestor it would be created under
-    blocker = "" if probe == target else f"its parent {probe} "
-    if not probe.is_dir():
-        kind = "a broken link" if not probe.exists() else "not a directory"
-        raise OutputError(f"{what} {path}: {blocker}is {kind}")
-    effective = os.access in os.supports_effective_ids
-    if not os.access(probe, os.W_OK | os.X_OK, effective_ids=effective):
-        raise OutputError(f"{what} {path}: {blocker}is not writable by this user "
-                          "(permissions or a read-only file system)")
-
-
 def check_run_outputs(checkpoint_dir: str, resume: str | None = None,
                       compilation_cache: str | None = None) -> None:
     """Every place a training run writes, checked before anything compiles or is written.
@@ -152,16 +239,16 @@ def check_run_outputs(checkpoint_dir: str, resume: str | None = None,
     if resume:
         steps_dir = pathlib.Path(os.path.expanduser(str(resume))).parent
         run_dir = steps_dir.parent
-        check_writable_dir(run_dir, "--resume: run directory")
-        check_writable_dir(steps_dir, "--resume: checkpoints directory")
+        check_output(run_dir, "--resume: run directory", directory=True)
+        check_output(steps_dir, "--resume: checkpoints directory", directory=True)
         for name in RUN_FILES:
             if os.path.lexists(run_dir / name) and not (run_dir / name).is_file():
                 raise OutputError(f"--resume: {run_dir / name} is not a regular file "
                                   "(the run writes it)")
     else:
-        check_writable_dir(checkpoint_dir, "run.checkpoint_dir")
+        check_output(checkpoint_dir, "run.checkpoint_dir", directory=True)
     if compilation_cache:
-        check_writable_dir(compilation_cache, "run.compilation_cache")
+        check_output(compilation_cache, "run.compilation_cache", directory=True)
 
 
 def check_resume_step(steps_dir: pathlib.Path, step: int, discard: bool) -> None:

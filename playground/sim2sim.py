@@ -1,6 +1,6 @@
 """sim2sim: a served policy drives the robot in plain MuJoCo (C, not MJX).
 
-    python playground/sim2sim.py --server tcp://127.0.0.1:5555 [--latency-ms 20] [--render out.mp4]
+    python playground/sim2sim.py --server tcp://127.0.0.1:5555 [--latency-ms 20] [--video out.mp4]
     python playground/sim2sim.py --bundle policies/humanoid_walk_cpu --episodes 16 \\
         --command 0.3,0,0 --latency-ms 20
 
@@ -24,19 +24,22 @@ the env's `action_delay_steps` = 1. (The real round trip to the server is not ad
 simulated time: a reply that misses the deadline counts as a missed deadline instead.)
 
 The env of the training config (`--config`, default: the bundle's `config.yaml`, else
-`configs/<task>.yaml`) supplies, never the policy, what the simulator needs besides the
+`configs/<task>.yaml`; read as a saved config by `playground.policy`) supplies, never the policy, what the simulator needs besides the
 spec: the robot description (IMU site, keyframe), initial states (`reset`, drawn as in
 play.py from `--seed`), command resampling, termination and the reward terms, scored on
 the MuJoCo state by the env's own `after_physics`. Its deploy contract must equal the
 spec's. Domain randomization is off: the nominal model is simulated. A non-finite MuJoCo
 state ends its episode as a fall.
 
-Printed: a line per episode (return, length, fell or survived, vx, vx_error), then one
-JSON line with play.py's metrics (survival_rate, mean_return, vx_error, ...; same
-definitions) plus falls, missed_deadlines, holds, fallbacks, server errors and the round
-trip time.
+Printed: a line per episode (return, length, fell or survived, the task's summary
+metrics), then one JSON line with play.py's metrics (survival_rate, mean_return, the
+task's `summary_metrics` such as vx_error, ...; same definitions, `playground.episodes`)
+plus falls, missed_deadlines, holds, fallbacks, server errors and the round trip time.
+`--video` (alias `--render`, the older name) writes episode 0 as an mp4, as play.py does;
+its location is checked before anything starts.
 
-Exit codes: 0 done, 2 bad input (no server, bad --command, contract mismatch, ...).
+Exit codes: 0 done, 2 bad input (no server, bad --command, contract mismatch, an output
+location that cannot be written, ...).
 """
 
 from __future__ import annotations
@@ -56,7 +59,8 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 import numpy as np  # noqa: E402
 
-from playground.play import PlayError, parse_command  # noqa: E402
+from playground import paths  # noqa: E402
+from playground.episodes import parse_command  # noqa: E402
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -92,14 +96,16 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="delay between observation and action application (default: 0)")
     p.add_argument("--timeout-ms", type=float, default=None,
                    help="deadline for each server reply (default: one control period)")
-    p.add_argument("--render", type=pathlib.Path, help="write episode 0 as an mp4")
-    p.add_argument("--render-size", default="480x640", metavar="HxW")
+    p.add_argument("--video", "--render", dest="video", type=pathlib.Path,
+                   help="write episode 0 as an mp4 (--render: the same)")
+    p.add_argument("--video-size", "--render-size", dest="video_size", default="480x640",
+                   metavar="HxW")
     args = p.parse_args(argv)
     if args.server is None and args.bundle is None:
         raise Sim2SimError("one of --server ENDPOINT or --bundle DIR is needed")
     try:
         args.command = None if args.command is None else parse_command(args.command)
-    except PlayError as e:
+    except ValueError as e:
         raise Sim2SimError(str(e)) from None
     if args.episodes < 1:
         raise Sim2SimError(f"--episodes {args.episodes}: must be >= 1")
@@ -110,12 +116,17 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.timeout_ms is not None and not (np.isfinite(args.timeout_ms) and args.timeout_ms > 0):
         raise Sim2SimError(f"--timeout-ms {args.timeout_ms}: must be a number > 0")
     try:
-        height, width = (int(x) for x in args.render_size.lower().split("x"))
+        height, width = (int(x) for x in args.video_size.lower().split("x"))
     except ValueError:
-        raise Sim2SimError(f"--render-size {args.render_size!r}: expected HxW, e.g. 480x640") from None
-    args.render_hw = (height, width)
-    if args.render is not None and args.render.suffix != ".mp4":
-        raise Sim2SimError(f"{args.render}: expected a .mp4 file name")
+        raise Sim2SimError(f"--video-size {args.video_size!r}: expected HxW, e.g. 480x640") from None
+    args.video_hw = (height, width)
+    if args.video is not None and args.video.suffix != ".mp4":
+        raise Sim2SimError(f"{args.video}: expected a .mp4 file name")
+    if args.video is not None:
+        try:
+            paths.check_output(args.video, "--video")
+        except paths.OutputError as e:
+            raise Sim2SimError(str(e)) from None
     if args.bundle is not None and not args.bundle.is_dir():
         raise Sim2SimError(f"{args.bundle}: no such bundle directory")
     if args.config is not None and not args.config.is_file():
@@ -292,7 +303,7 @@ def fetch_spec(endpoint: str, proc: subprocess.Popen | None, wait_s: float = 30.
 
 @dataclasses.dataclass
 class EpisodeLog:
-    """Per-control-step rows of one episode, in play.py's Rollout terms (observations not kept)."""
+    """Per-control-step rows of one episode, in `episodes.Rollout` terms (observations not kept)."""
 
     actions: list = dataclasses.field(default_factory=list)
     joint_targets: list = dataclasses.field(default_factory=list)
@@ -304,8 +315,8 @@ class EpisodeLog:
 
 
 def to_rollout(logs: list[EpisodeLog]):
-    """Episodes of different lengths -> play.Rollout [T, N, ...] (each padded with its last row)."""
-    from playground.play import Rollout
+    """Episodes of different lengths -> episodes.Rollout [T, N, ...] (each padded with its last row)."""
+    from playground.episodes import Rollout
 
     T = max(len(log.reward) for log in logs)
 
@@ -369,20 +380,20 @@ def run_episode(robot: MujocoRobot, env, state0, controller, score, n_contacts: 
 
 def build_env(spec: dict, args):
     """The env of the policy's training config, randomization off; its contract must be the spec's."""
-    from playground import config
-    from playground.play import _check_contract
-    from playground.tasks.registry import get_task
+    from playground import config, policy
 
     config_path = args.config
-    if config_path is None and args.bundle is not None and (args.bundle / "config.yaml").is_file():
-        config_path = args.bundle / "config.yaml"
-    cfg = config.resolve(config_path, [("env.task", spec["task"]),
-                                       ("domain_randomization.enabled", False)])
-    env = get_task(cfg.env.task).make_env(cfg)
+    if (config_path is None and args.bundle is not None
+            and (args.bundle / policy.BUNDLE_CONFIG_NAME).is_file()):
+        config_path = args.bundle / policy.BUNDLE_CONFIG_NAME
+    overrides = [("env.task", spec["task"]), ("domain_randomization.enabled", False)]
+    cfg = (config.resolve(None, overrides) if config_path is None
+           else policy.config_file(config_path, overrides))
+    env = policy.make_env(cfg)
     if not hasattr(env, "after_physics"):
         raise Sim2SimError(f"task {spec['task']!r} is not a legged-robot task; sim2sim drives those")
     env_spec = env.policy_spec()
-    _check_contract(env_spec, spec, f"the server's policy (config {config_path or 'of the task'})")
+    policy.check_contract(env_spec, spec, f"the server's policy (config {config_path or 'of the task'})")
     if env_spec["robot_xml_sha256"] != spec.get("robot_xml_sha256"):
         raise Sim2SimError(f"{env.xml_path}: not the robot MJCF the policy was trained on (sha256 differs)")
     return cfg, env
@@ -413,12 +424,12 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
 
     import jax
 
-    from playground import runner
-    from playground.play import summarize, write_video
+    from playground.compile_cache import configure_jax
+    from playground.episodes import episode_line, summarize, summary_metrics, write_video
     from playground.serve.client import PolicyClient, PolicyController, SafetyFilter
     from playground.serve.observation import ObservationBuilder
 
-    runner.configure_jax(cfg)
+    configure_jax(cfg)
     ctrl_dt, sim_dt = float(spec["ctrl_dt"]), float(spec["sim_dt"])
     timeout_s = ctrl_dt if args.timeout_ms is None else args.timeout_ms / 1000.0
     client = PolicyClient(endpoint, spec, timeout_s=timeout_s)
@@ -447,6 +458,7 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
                                 np.zeros(robot.act_idx.size, np.float32)).reward)
     t0 = time.monotonic()
     logs, step_times = [], []
+    metrics = summary_metrics(env)
     for i in range(args.episodes):
         before = dict(client.counters)
         t_ep = time.perf_counter()
@@ -455,16 +467,13 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
         step_times.append((time.perf_counter() - t_ep) / len(episode.reward))
         logs.append(episode)
         missed = sum(client.counters[k] - before[k] for k in ("timeouts", "unreachable"))
-        ret, length = float(np.sum(episode.reward)), len(episode.reward)
-        fell = episode.done[-1] > 0.5 and episode.truncation[-1] < 0.5
-        vx = np.mean(episode.metrics["vx"])
-        vx_err = np.mean(episode.metrics["vx_error"])
-        log(f"episode {i}: return {ret:.2f}  length {length}  {'fell' if fell else 'survived'}  "
-            f"vx {vx:.3f}  vx_error {vx_err:.3f}  missed {missed}  ({time.monotonic() - t0:.0f}s)")
-    rows, summary = summarize(to_rollout(logs))
-    if args.render:
+        (row,), _ = summarize(to_rollout([episode]), metrics)
+        log(f"{episode_line({**row, 'episode': i})}  missed {missed}  "
+            f"({time.monotonic() - t0:.0f}s)")
+    rows, summary = summarize(to_rollout(logs), metrics)
+    if args.video:
         length = len(logs[0].qpos)
-        info = write_video(args.render, env, np.stack(logs[0].qpos)[:length], args.render_hw)
+        info = write_video(args.video, env, np.stack(logs[0].qpos)[:length], args.video_hw)
         log(f"video {info['path']}: {info['frames']} frames at {info['fps']:.0f} fps")
     client.close()
     counters, safety_counts = client.counters, safety.counters

@@ -36,8 +36,9 @@ def main(argv: list[str] | None = None) -> int:
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     from playground import distributed, runner  # heavy imports only after the config is good
+    from playground.compile_cache import configure_jax
 
-    runner.configure_jax(cfg)
+    configure_jax(cfg)
     command = [sys.argv[0], *argv]
     if args.verify:
         if cfg.run.distributed.coordinator is not None:

@@ -1,8 +1,9 @@
 """`train.py --verify`: prove the install end to end in well under a minute.
 
-Trains under the `quick_verify` section, saves a checkpoint, restores it,
-evaluates the restored policy, checks every metric is finite and that the
-restored policy is the trained one, then prints `VERIFY PASS <seconds>` (exit 0)
+Trains under the `quick_verify` section, saves a checkpoint, restores it (the whole
+carry, and the policy as play and export load it, `playground.policy`), evaluates the
+restored policy, checks every metric is finite and that the restored policy and its deploy
+contract are the trained ones, then prints `VERIFY PASS <seconds>` (exit 0)
 or `VERIFY FAIL <reason>` (exit 1).
 """
 
@@ -25,8 +26,23 @@ def _trees_equal(a, b) -> bool:
     return len(la) == len(lb) and all(np.array_equal(np.asarray(x), np.asarray(y)) for x, y in zip(la, lb, strict=False))
 
 
+def _json(value):
+    return json.loads(json.dumps(value, sort_keys=True,
+                                 default=lambda x: x.tolist() if hasattr(x, "tolist") else str(x)))
+
+
+def spec_differences(saved: dict, expected: dict) -> list[str]:
+    """Top-level keys of two policy specs that differ, VOLATILE_FIELDS (statistics,
+    provenance, config hash, robot path) aside."""
+    from playground.serve.spec import VOLATILE_FIELDS
+
+    saved, expected = _json(saved), _json(expected)
+    keys = sorted((set(saved) | set(expected)) - set(VOLATILE_FIELDS))
+    return [k for k in keys if saved.get(k) != expected.get(k)]
+
+
 def run_verify(cfg, command: list[str]) -> int:
-    from playground import runner
+    from playground import policy, runner
     from playground.config import ConfigError, print_error
 
     t0 = time.monotonic()
@@ -48,8 +64,15 @@ def run_verify(cfg, command: list[str]) -> int:
             checks.append("restored normalizer differs from the trained one")
         if not _trees_equal(restored["carry"].amp, trained.amp):  # both None without AMP
             checks.append("restored AMP state (discriminator, normalizer, replay) differs")
-        if restored["spec"].get("joint_names", []) != run.spec(trained).get("joint_names", []):
-            checks.append("restored policy spec differs")
+        differ = spec_differences(restored["spec"], run.spec(trained))
+        if differ:
+            checks.append(f"restored policy spec differs in {', '.join(differ)}")
+        loaded = policy.load(result.run_dir)  # as play and export load it
+        if loaded.path.name != str(restored["step"]):
+            checks.append(f"the policy loader picked step {loaded.path.name}, not {restored['step']}")
+        if not (_trees_equal(loaded.params, trained.params.policy)
+                and _trees_equal(loaded.normalizer, trained.normalizer)):
+            checks.append("the policy loader's params or normalizer differ from the trained ones")
         restored_eval = run.evaluate(restored["carry"])
         if restored_eval != result.final_eval:
             checks.append(f"restored policy evaluates differently: {restored_eval} vs {result.final_eval}")

@@ -25,3 +25,34 @@ def _compilation_cache():
 
 
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+#: A tiny cart-pole: what the checkpoint fixtures save (no training).
+TINY_CARTPOLE = [("env.task", "cartpole_balance"), ("ppo.num_envs", 4), ("run.eval_envs", 2),
+                 ("network.policy_hidden", [16, 8]), ("network.value_hidden", [8])]
+
+
+@pytest.fixture(scope="session")
+def save_initial_checkpoint():
+    """save(steps_dir, rows {step: logged row}) -> (carry saved at every step, its Run): an
+    initial tiny cart-pole carry with random normalizer statistics, saved as training does."""
+    import jax
+    import numpy as np
+
+    from playground import checkpoint, config, runner
+
+    def save(steps_dir: pathlib.Path, rows: dict[int, dict]):
+        run = runner.Run(config.resolve(None, TINY_CARTPOLE), log=lambda m: None)
+        carry = jax.device_get(jax.jit(run.fns.init)(run.key_init))
+        rng = np.random.default_rng(0)
+        norm = carry.normalizer
+        carry = carry.replace(normalizer=norm.replace(
+            mean={k: rng.normal(size=v.shape).astype(np.float32) for k, v in norm.mean.items()},
+            std={k: rng.uniform(0.1, 2.0, v.shape).astype(np.float32) for k, v in norm.std.items()}))
+        saver = checkpoint.Checkpointer(steps_dir, keep=len(rows), keep_best=0)
+        for step, row in rows.items():
+            saver.save(step, carry, run.config_dict, run.spec(carry), row)
+        saver.close()
+        return carry, run
+
+    return save

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from playground import config
+from playground import config, runs
 from playground.config import ConfigError, derive, resolve_config
 from playground.tasks import registry
 
@@ -630,7 +630,9 @@ def _saved_run(root, name="run-a", step=40, **changes):
     step_dir = root / name / "checkpoints" / str(step)
     (step_dir / "config").mkdir(parents=True)
     (step_dir / "config" / "metadata").write_text(json.dumps(values))
-    (step_dir / "_CHECKPOINT_METADATA").write_text("{}")
+    for part in (*runs.REQUIRED_FILES, f"{runs.DATA_DIR}/0"):  # what a restore reads
+        (step_dir / part).parent.mkdir(parents=True, exist_ok=True)
+        (step_dir / part).touch()
     return root / name
 
 

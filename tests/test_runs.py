@@ -53,41 +53,49 @@ def _link(path: pathlib.Path, target: pathlib.Path) -> pathlib.Path:
 
 
 @pytest.mark.parametrize("make, expected", WRITABLE_CASES)
-def test_check_writable_dir_names_what_is_in_the_way(tmp_path, make, expected):
+def test_check_output_names_what_is_in_the_way(tmp_path, make, expected):
     path = make(tmp_path)
     before = sorted(tmp_path.rglob("*"))
     if expected is None:
-        runs.check_writable_dir(path, "run.checkpoint_dir")
+        runs.check_output(path, "run.checkpoint_dir", directory=True)
     else:
         with pytest.raises(runs.OutputError) as error:
-            runs.check_writable_dir(path, "run.checkpoint_dir")
+            runs.check_output(path, "run.checkpoint_dir", directory=True)
         message = str(error.value)
         assert "\n" not in message and message.startswith(f"run.checkpoint_dir {path}: ")
         assert expected.replace("{tmp}", str(tmp_path)) in message
     assert sorted(tmp_path.rglob("*")) == before  # nothing created
 
 
-def test_check_writable_dir_refuses_what_this_user_cannot_write(tmp_path, monkeypatch):
-    # root writes through chmod: the check asks os.access (which also answers EROFS for a
-    # read-only mount), so deny it for one directory to test the refusal as any user
+def test_check_output_refuses_what_this_process_cannot_write(tmp_path, monkeypatch):
+    # root writes through chmod, so the probe write is denied for one directory to test
+    # the refusal as any user (a read-only mount, /proc or missing permission)
+    from playground import paths
+
     denied = tmp_path / "read-only"
     denied.mkdir()
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: pathlib.Path(p) != denied
-                        and real_access(p, mode, **kw))
+    real_probe = paths.probe_write
+
+    def probe(directory):
+        if pathlib.Path(directory) == denied:
+            raise PermissionError(13, "Permission denied")
+        real_probe(directory)
+
+    monkeypatch.setattr(paths, "probe_write", probe)
     with pytest.raises(runs.OutputError, match="read-only/new: its parent .* is not writable"):
-        runs.check_writable_dir(denied / "new", "run.checkpoint_dir")
+        runs.check_output(denied / "new", "run.checkpoint_dir", directory=True)
     with pytest.raises(runs.OutputError, match="read-only: is not writable"):
-        runs.check_writable_dir(denied, "x")
-    runs.check_writable_dir(tmp_path, "x")
+        runs.check_output(denied, "x", directory=True)
+    runs.check_output(tmp_path, "x", directory=True)
+    assert sorted(tmp_path.rglob("*")) == [denied]  # the probe leaves nothing behind
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes in a mode-555 directory")
-def test_check_writable_dir_refuses_a_read_only_directory(tmp_path):
+def test_check_output_refuses_a_read_only_directory(tmp_path):
     denied = tmp_path / "ro"
     denied.mkdir(mode=0o555)
     with pytest.raises(runs.OutputError, match="is not writable"):
-        runs.check_writable_dir(denied / "runs", "run.checkpoint_dir")
+        runs.check_output(denied / "runs", "run.checkpoint_dir", directory=True)
 
 
 def test_check_run_outputs_of_a_resume_checks_the_run_not_the_checkpoint_dir(tmp_path):

@@ -17,7 +17,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from playground import config
+from playground import policy
 from playground.serve.bundle import Bundle, make_policy
 from playground.serve.observation import ObservationBuilder
 from playground.sim2sim import MujocoRobot, build_env
@@ -34,7 +34,7 @@ PLAIN = [("domain_randomization.enabled", "false"), ("env.noise.scale", "0"),
 
 @pytest.fixture(scope="module")
 def setup():
-    cfg = config.resolve(BUNDLE / "config.yaml", PLAIN)
+    cfg = policy.config_file(BUNDLE / "config.yaml", PLAIN)  # as sim2sim reads it
     env = get_task(cfg.env.task).make_env(cfg)
     spec = Bundle(BUNDLE).spec
     robot = MujocoRobot(env.xml_path, spec, cfg.env.robot.imu_site)
@@ -99,7 +99,7 @@ def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup):
     A sim2sim observation or action mapping off by a frame, a sign or an offset makes the
     robot fall or stumble (return off by tens of percent), far outside 2%.
     """
-    from playground.play import run_episodes, summarize
+    from playground.episodes import run_episodes, summarize, summary_metrics
 
     cfg, env, spec, _ = setup
     endpoint = f"tcp://127.0.0.1:{_free_port()}"
@@ -117,7 +117,7 @@ def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup):
         policy = make_policy(Bundle(BUNDLE), "numpy")
         roll = run_episodes(env, lambda obs, rng: policy.batch(np.asarray(obs["state"])), 2, 200, 0,
                             (0.3, 0.0, 0.0))
-        _, mjx_eval = summarize(roll)
+        _, mjx_eval = summarize(roll, summary_metrics(env))
         out, err = proc.communicate(timeout=300)
     finally:
         server.terminate()
@@ -151,6 +151,8 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (("--server", "tcp://127.0.0.1:5555", "--bundle", str(BUNDLE)), "not allowed with"),
     (("--bundle", str(BUNDLE), "--latency-ms", "-5"), "--latency-ms"),
     (("--server", "not-an-endpoint"), "--server not-an-endpoint: Invalid argument"),
+    (("--bundle", str(BUNDLE), "--render", "/proc/ep.mp4"), "--video /proc/ep.mp4: its parent /proc is not writable"),
+    (("--bundle", str(BUNDLE), "--video", "ep.gif"), "expected a .mp4 file name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = _cli(*args)

@@ -2,7 +2,6 @@
 
 import hashlib
 import json
-import os
 import pathlib
 import subprocess
 import sys
@@ -45,17 +44,18 @@ def test_verify_precedence_command_line_beats_quick_verify(tmp_path):
 
 
 def _saved_run(root: pathlib.Path, name: str = "old-run") -> pathlib.Path:
-    """A run directory with two complete steps (8, 16; as orbax writes them) of a 16-env
-    cart-pole run, and its metrics rows."""
-    from playground import config
+    """A run directory with two complete steps (8, 16; holding the files a restore reads)
+    of a 16-env cart-pole run, and its metrics rows."""
+    from playground import config, runs
 
     values = config.to_dict(config.resolve(None, [("env.task", "cartpole_balance"),
                                                   ("ppo.num_envs", 16)]))
     for iteration in (8, 16):
         step = root / name / "checkpoints" / str(iteration)
-        (step / "config").mkdir(parents=True)
+        for part in (*runs.REQUIRED_FILES, f"{runs.DATA_DIR}/0"):  # what a restore reads
+            (step / part).parent.mkdir(parents=True, exist_ok=True)
+            (step / part).touch()
         (step / "config" / "metadata").write_text(json.dumps(values))
-        (step / "_CHECKPOINT_METADATA").write_text("{}")
     (root / name / "metrics.jsonl").write_text(
         "".join(json.dumps({"iteration": i}) + "\n" for i in (4, 8, 12, 16)))
     (root / name / "config.yaml").write_text("# the run's config\n")
@@ -130,7 +130,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, expected):
     assert _tree_hash(tmp_path) == before
 
 
-# (arguments, the directory os.access denies, text the one error line must hold)
+# (arguments, the directory the write probe is denied in, text the one error line must hold)
 UNWRITABLE = [
     (["--resume", "{tmp}/runs/old-run"], "{tmp}/runs/old-run", "run directory"),
     (["--resume", "{tmp}/runs/old-run"], "{tmp}/runs/old-run/checkpoints", "checkpoints dir"),
@@ -145,17 +145,23 @@ UNWRITABLE = [
                          ids=[" ".join(a) + " " + d for a, d, _ in UNWRITABLE])
 def test_unwritable_outputs_are_one_line_and_exit_2_before_any_work(
         tmp_path, monkeypatch, capsys, args, denied, expected):
-    # in process, with os.access denying one directory: a read-only mount or missing write
-    # permission, as root too (root writes through chmod, so a mode-555 test would pass it)
-    from playground import train
+    # in process, with the write probe denied in one directory: a read-only mount or
+    # missing write permission, as root too (root writes through chmod, so a mode-555
+    # test would pass it)
+    from playground import paths, train
 
     runs_dir = tmp_path / "runs"
     _saved_run(runs_dir)
     before = _tree_hash(tmp_path)
     denied = pathlib.Path(denied.replace("{tmp}", str(tmp_path)))
-    real_access = os.access
-    monkeypatch.setattr(os, "access", lambda p, mode, **kw: pathlib.Path(p) != denied
-                        and real_access(p, mode, **kw))
+    real_probe = paths.probe_write
+
+    def probe(directory):
+        if pathlib.Path(directory) == denied:
+            raise PermissionError(13, "Permission denied")
+        real_probe(directory)
+
+    monkeypatch.setattr(paths, "probe_write", probe)
     code = train.main([a.replace("{tmp}", str(tmp_path)) for a in args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not writable" in err[0], err

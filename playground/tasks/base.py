@@ -51,6 +51,9 @@ class Env:
     reward_terms: tuple[str, ...]
     #: names of task metrics that appear in `State.metrics` (besides reward/*)
     metric_names: tuple[str, ...] = ()
+    #: (summary key, metric name) pairs play and sim2sim report for the task: the metric
+    #: averaged over each episode's alive steps, then over episodes
+    summary_metrics: tuple[tuple[str, str], ...] = ()
     #: seconds between two `step` calls
     ctrl_dt: float
     #: seconds per physics step

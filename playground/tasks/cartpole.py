@@ -48,6 +48,9 @@ class CartpoleBalance(Env):
 
     reward_terms = ("balance",)
     metric_names = ()
+    #: play's summary: none beyond the generic ones (its one reward term, `balance`, is the
+    #: measure of how well the pole is held)
+    summary_metrics = ()
 
     def __init__(self, cfg: Any):
         self.episode_length = int(cfg.env.episode_length)

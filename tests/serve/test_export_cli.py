@@ -5,34 +5,19 @@ import pathlib
 import subprocess
 import sys
 
-import jax
 import numpy as np
 import pytest
 
-from playground import checkpoint, config, runner
 from playground.serve.bundle import Bundle, NumpyPolicy
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-TINY = [("env.task", "cartpole_balance"), ("ppo.num_envs", 4), ("run.eval_envs", 2),
-        ("network.policy_hidden", [16, 8]), ("network.value_hidden", [8])]
 
 
 @pytest.fixture(scope="module")
-def run_dir(tmp_path_factory):
+def run_dir(tmp_path_factory, save_initial_checkpoint):
     """<checkpoint_dir>/<run>/checkpoints/3 holding an initial carry with random statistics."""
-    root = tmp_path_factory.mktemp("ckpt")
-    cfg = config.resolve(None, TINY)
-    run = runner.Run(cfg, log=lambda m: None)
-    carry = jax.device_get(jax.jit(run.fns.init)(run.key_init))
-    rng = np.random.default_rng(0)
-    norm = carry.normalizer
-    mean = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in norm.mean.items()}
-    std = {k: rng.uniform(0.1, 2.0, v.shape).astype(np.float32) for k, v in norm.std.items()}
-    carry = carry.replace(normalizer=norm.replace(mean=mean, std=std))
-    directory = root / "cartpole-test"
-    saver = checkpoint.Checkpointer(directory / "checkpoints")
-    saver.save(3, carry, run.config_dict, run.spec(carry), {"iteration": 3})
-    saver.close()
+    directory = tmp_path_factory.mktemp("ckpt") / "cartpole-test"
+    carry, _ = save_initial_checkpoint(directory / "checkpoints", {3: {"iteration": 3}})
     return directory, carry
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import jax
 import jax.numpy as jnp
+from brax.training import distribution
 from brax.training import types as brax_types
 from brax.training.acme import running_statistics
 from brax.training.agents.ppo import networks as brax_ppo_networks
@@ -84,28 +85,58 @@ def init_normalizer(observation_size: dict[str, int]):
                                     for k, n in observation_size.items()})
 
 
+#: How each `network.distribution` brings an action into [-1, 1] (the spec's `squash`).
+SQUASHES = {"tanh_normal": "tanh", "normal": "clip"}
+
+
+def squash_action(pre_action: jax.Array, squash: str) -> jax.Array:
+    """[..., a] policy output before squashing -> the action in [-1, 1] the env receives.
+
+    "tanh" (tanh_normal: brax's own postprocess, the same function) or "clip" (normal:
+    brax's mode and samples are unbounded). The one JAX definition: the trainer's eval,
+    play, export's check and the policy loader all go through it; the robot side
+    (`playground/serve/bundle.py`, the ONNX graph) mirrors it in numpy.
+    """
+    if squash == "tanh":
+        return jnp.tanh(pre_action)
+    if squash == "clip":
+        return jnp.clip(pre_action, -1.0, 1.0)
+    raise ValueError(f"unknown squash {squash!r} (expected one of {sorted(set(SQUASHES.values()))})")
+
+
+def squash_of(networks) -> str:
+    """The squash of brax `PPONetworks` ("tanh" for tanh_normal, "clip" for normal)."""
+    dist = networks.parametric_action_distribution
+    return "tanh" if isinstance(dist, distribution.NormalTanhDistribution) else "clip"
+
+
 def make_deterministic_policy(networks):
-    """(normalizer, policy_params, obs) -> action in [-1, 1]: the mode, post-squash.
+    """(normalizer, policy_params, obs) -> action in [-1, 1]: the distribution's mode,
+    squashed (`squash_action`).
 
     This is the function export and the robot side reproduce.
     """
+    dist = networks.parametric_action_distribution
+    squash = squash_of(networks)
 
     def policy(normalizer, policy_params, obs):
         logits = networks.policy_network.apply(normalizer, policy_params, obs)
-        return networks.parametric_action_distribution.mode(logits)
+        return squash_action(dist.create_dist(logits).mode(), squash)
 
     return policy
 
 
 def make_stochastic_policy(networks):
-    """(normalizer, policy_params, obs, key) -> action sampled from the policy's
-    distribution, post-squash: how the trainer's rollouts act (and what brax's
-    `deterministic_eval=False`, the default of Playground's pipeline, evaluates).
+    """(normalizer, policy_params, obs, key) -> action in [-1, 1] sampled from the policy's
+    distribution, squashed (`squash_action`): how the trainer's rollouts act (and what
+    brax's `deterministic_eval=False`, the default of Playground's pipeline, evaluates);
+    under `normal` the rollouts keep the unbounded sample, the env clips it.
     """
     dist = networks.parametric_action_distribution
+    squash = squash_of(networks)
 
     def policy(normalizer, policy_params, obs, key):
         logits = networks.policy_network.apply(normalizer, policy_params, obs)
-        return dist.postprocess(dist.sample_no_postprocessing(logits, key))
+        return squash_action(dist.sample_no_postprocessing(logits, key), squash)
 
     return policy

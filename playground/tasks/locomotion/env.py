@@ -86,6 +86,11 @@ def _rot_z(vec, yaw):
 class LocomotionEnv(Env):
     """Velocity tracking for a legged robot; see the module docstring for obs."""
 
+    #: play/sim2sim summary: how well the command is tracked and how cleanly the feet step
+    summary_metrics = (("vx_error", "vx_error"), ("vx_mean", "vx"), ("vy_error", "vy_error"),
+                       ("yaw_rate_error", "yaw_rate_error"), ("yaw_rate_mean", "yaw_rate"),
+                       ("foot_slip", "foot_slip"))
+
     def __init__(self, cfg):
         env_cfg = cfg.env
         robot = env_cfg.robot

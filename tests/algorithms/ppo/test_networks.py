@@ -37,7 +37,7 @@ def _policy_with_fixed_output(distribution: str):
 
 
 @pytest.mark.parametrize("distribution, squash", [("tanh_normal", np.tanh),
-                                                  ("normal", lambda x: x)])
+                                                  ("normal", lambda x: np.clip(x, -1, 1))])
 def test_sample_is_the_policy_distribution_and_mode_its_center(distribution, squash):
     nets, normalizer, params = _policy_with_fixed_output(distribution)
     n = 20000
@@ -48,7 +48,14 @@ def test_sample_is_the_policy_distribution_and_mode_its_center(distribution, squ
 
     sample = ppo_networks.make_stochastic_policy(nets)
     a = np.asarray(sample(normalizer, params, obs, jax.random.PRNGKey(2)), np.float64)
-    pre = np.arctanh(a) if distribution == "tanh_normal" else a
+    if distribution == "tanh_normal":
+        pre = np.arctanh(a)
+    else:  # the draw before the clip to [-1, 1] (squash_action) that the action gets
+        dist = nets.parametric_action_distribution
+        pre = np.asarray(dist.sample_no_postprocessing(
+            nets.policy_network.apply(normalizer, params, obs), jax.random.PRNGKey(2)), np.float64)
+        np.testing.assert_array_equal(a, np.clip(pre, -1.0, 1.0).astype(np.float32))
+        assert np.abs(pre).max() > 1.0 and np.abs(a).max() == 1.0
     # mean within 4 standard errors, std within 3 %: N(loc, scale) per action dimension
     assert np.all(np.abs(pre.mean(0) - LOC) < 4 * SCALE / np.sqrt(n)), pre.mean(0)
     np.testing.assert_allclose(pre.std(0), SCALE, rtol=0.03)
@@ -58,4 +65,4 @@ def test_sample_is_the_policy_distribution_and_mode_its_center(distribution, squ
     again = np.asarray(sample(normalizer, params, obs, jax.random.PRNGKey(2)), np.float64)
     other = np.asarray(sample(normalizer, params, obs, jax.random.PRNGKey(3)), np.float64)
     np.testing.assert_array_equal(a, again)
-    assert np.mean(a == other) < 1e-3
+    assert np.mean((a == other) & (np.abs(a) < 1.0)) < 1e-3  # the clip's rails aside
