@@ -27,6 +27,24 @@ def _compilation_cache():
 PROJECT_ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture
+def deny_writes(monkeypatch):
+    """deny_writes(directory): the output checks' write probe fails there (EACCES), as in a
+    read-only mount, also for root (root writes through chmod, so mode 555 tests nothing)."""
+    from playground import paths
+
+    real_probe = paths.probe_write
+    denied: set[pathlib.Path] = set()
+
+    def probe(directory):
+        if pathlib.Path(directory) in denied:
+            raise PermissionError(13, "Permission denied")
+        real_probe(directory)
+
+    monkeypatch.setattr(paths, "probe_write", probe)
+    return lambda directory: denied.add(pathlib.Path(directory))
+
+
 #: A tiny cart-pole: what the checkpoint fixtures save (no training).
 TINY_CARTPOLE = [("env.task", "cartpole_balance"), ("ppo.num_envs", 4), ("run.eval_envs", 2),
                  ("network.policy_hidden", [16, 8]), ("network.value_hidden", [8])]

@@ -67,21 +67,10 @@ def test_check_output_names_what_is_in_the_way(tmp_path, make, expected):
     assert sorted(tmp_path.rglob("*")) == before  # nothing created
 
 
-def test_check_output_refuses_what_this_process_cannot_write(tmp_path, monkeypatch):
-    # root writes through chmod, so the probe write is denied for one directory to test
-    # the refusal as any user (a read-only mount, /proc or missing permission)
-    from playground import paths
-
+def test_check_output_refuses_what_this_process_cannot_write(tmp_path, deny_writes):
     denied = tmp_path / "read-only"
     denied.mkdir()
-    real_probe = paths.probe_write
-
-    def probe(directory):
-        if pathlib.Path(directory) == denied:
-            raise PermissionError(13, "Permission denied")
-        real_probe(directory)
-
-    monkeypatch.setattr(paths, "probe_write", probe)
+    deny_writes(denied)
     with pytest.raises(runs.OutputError, match="read-only/new: its parent .* is not writable"):
         runs.check_output(denied / "new", "run.checkpoint_dir", directory=True)
     with pytest.raises(runs.OutputError, match="read-only: is not writable"):

@@ -144,24 +144,15 @@ UNWRITABLE = [
 @pytest.mark.parametrize("args, denied, expected", UNWRITABLE,
                          ids=[" ".join(a) + " " + d for a, d, _ in UNWRITABLE])
 def test_unwritable_outputs_are_one_line_and_exit_2_before_any_work(
-        tmp_path, monkeypatch, capsys, args, denied, expected):
-    # in process, with the write probe denied in one directory: a read-only mount or
-    # missing write permission, as root too (root writes through chmod, so a mode-555
-    # test would pass it)
-    from playground import paths, train
+        tmp_path, deny_writes, capsys, args, denied, expected):
+    # in process, with the write probe denied in one directory (conftest's deny_writes)
+    from playground import train
 
     runs_dir = tmp_path / "runs"
     _saved_run(runs_dir)
     before = _tree_hash(tmp_path)
     denied = pathlib.Path(denied.replace("{tmp}", str(tmp_path)))
-    real_probe = paths.probe_write
-
-    def probe(directory):
-        if pathlib.Path(directory) == denied:
-            raise PermissionError(13, "Permission denied")
-        real_probe(directory)
-
-    monkeypatch.setattr(paths, "probe_write", probe)
+    deny_writes(denied)
     code = train.main([a.replace("{tmp}", str(tmp_path)) for a in args])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "not writable" in err[0], err
