@@ -184,11 +184,11 @@ def log(message: str) -> None:
 
 
 def parse_sets(items: list[str] | None) -> list[tuple[str, str]]:
-    """`KEY=VALUE` strings (the trainer's `--set` syntax) -> override pairs."""
-    pairs = []
-    for item in items or []:
-        key, sep, value = item.partition("=")
-        if not sep:
-            raise SystemExit(f"error: --set expects KEY=VALUE, got {item!r}")
-        pairs.append((key.strip(), value))
-    return pairs
+    """`KEY=VALUE` strings (the trainer's `--set` syntax) -> override pairs; a malformed
+    one is the trainer's one-line error and exit 2."""
+    from playground import config
+
+    try:
+        return config.parse_sets(items or [])
+    except config.ConfigError as error:
+        bad_input(str(error))

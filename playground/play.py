@@ -158,31 +158,22 @@ class Agent:
     source: str
 
 
-def _pairs(overrides: list[str]) -> list[tuple[str, str]]:
-    pairs = []
-    for text in overrides:
-        key, sep, raw = text.partition("=")
-        if not sep or not key.strip():
-            raise PlayError(f"--set {text!r}: expected KEY=VALUE")
-        pairs.append((key.strip(), raw))
-    return pairs
-
-
 def _floor_env(task: str, config_path, overrides: list[str]):
     """The env for zero/random actions: the task's own YAML, or `--config` (any saved or
     task config)."""
     from playground import config, policy
 
-    pairs = [("env.task", task), *_pairs(overrides)]
+    pairs = [("env.task", task), *config.parse_sets(overrides)]
     cfg = config.resolve(None, pairs) if config_path is None else policy.config_file(config_path, pairs)
     return cfg, policy.make_env(cfg)
 
 
 def _trained_agent(task: str, args) -> Agent:
     """A checkpoint's or a bundle's policy, in the env of its saved config."""
+    from playground import config
     from playground import policy as policy_lib
 
-    overrides = _pairs(args.overrides)
+    overrides = config.parse_sets(args.overrides)
     if policy_lib.is_bundle(args.checkpoint):
         if args.stochastic:
             raise PlayError(f"{args.checkpoint}: --stochastic needs a training checkpoint; a "

@@ -27,9 +27,8 @@ class TaskEntry:
     `config` is "module:attribute" of the task's {section name: Section} mapping, in an
     import-light module (its `env` section holds the env's keys; `env.task` is added by
     the config package); that module may define `check(cfg)` for checks across keys.
-    Domain randomization belongs to the env (`Env.reset` samples `info["sys"]`
-    from `domain_randomization`), so the entry names the env's randomizer by
-    the same factory.
+    Domain randomization is the env's own (`Env.reset` samples `info["sys"]`), so the
+    entry has nothing else to name.
     """
 
     name: str
