@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
+from playground import config
 from playground.motion.clip import load_npz
 from playground.motion.generate import GAITS, MODEL_XML, generate_clip, wildrobot
 from playground.motion.library import kinematic_checks
@@ -38,7 +39,7 @@ def test_every_gait_is_shipped_for_the_current_model(clips):
 
 
 def test_clips_are_at_the_control_rate(clips):
-    ctrl_dt = yaml.safe_load((ROOT / "configs/humanoid_walk.yaml").read_text())["env"]["ctrl_dt"]
+    ctrl_dt = config.resolve(None, [("env.task", "humanoid_walk")]).env.ctrl_dt
     for name, clip in clips.items():
         assert clip.fps == pytest.approx(1 / ctrl_dt), name
         assert clip.loop and clip.has_velocities() and clip.foot_pos is not None
