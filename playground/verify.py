@@ -58,12 +58,10 @@ def run_verify(cfg, command: list[str]) -> int:
         if restored["step"] != int(result.carry.iteration):
             checks.append(f"restored step {restored['step']} != trained {int(result.carry.iteration)}")
         trained = jax.device_get(result.carry)
-        if not _trees_equal(restored["carry"].params, trained.params):
-            checks.append("restored params differ from the trained ones")
-        if not _trees_equal(restored["carry"].normalizer, trained.normalizer):
-            checks.append("restored normalizer differs from the trained one")
-        if not _trees_equal(restored["carry"].amp, trained.amp):  # both None without AMP
-            checks.append("restored AMP state (discriminator, normalizer, replay) differs")
+        # the whole carry: params, optimizer, normalizer, env states, keys, counters and any
+        # reward plug-in's state (AMP: discriminator, its normalizer, the replay)
+        if not _trees_equal(restored["carry"], trained):
+            checks.append("the restored carry differs from the trained one")
         differ = spec_differences(restored["spec"], run.spec(trained))
         if differ:
             checks.append(f"restored policy spec differs in {', '.join(differ)}")

@@ -171,7 +171,10 @@ def _override_selection(overrides: Sequence[tuple[str, Any]]) -> dict:
     for key, raw in overrides:
         for section, field in (("env", "task"), ("algorithm", "name")):
             if key == f"{section}.{field}":
-                value = raw.strip() if isinstance(raw, str) else raw
+                value = raw
+                if isinstance(raw, str):  # YAML text as for any --set ('playground:' quoted)
+                    value = _parse_yaml(raw, f"--set {key}")
+                    value = raw.strip() if isinstance(value, bool | int | float) else value
                 chosen.setdefault(section, {})[field] = check_field(key, TASK_FIELD, value)
     return chosen
 

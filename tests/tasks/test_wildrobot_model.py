@@ -15,7 +15,7 @@ import pytest
 XML = (
     pathlib.Path(__file__).resolve().parents[2]
     / "playground"
-    / "envs"
+    / "tasks"
     / "assets"
     / "wildrobot"
     / "wildrobot.xml"
