@@ -194,12 +194,10 @@ def test_cli_bad_process_id_and_unreachable_coordinator_exit_2(tmp_path):
 
 def test_playground_tasks_are_refused_multi_host():
     """MuJoCo Playground places its model on jax.devices()[0], process 0's device."""
-    cfg = config.resolve(None, [("env.task", "cartpole_balance"), ("ppo.num_envs", 16),
+    cfg = config.resolve(None, [("env.task", "playground:CartpoleBalance"), ("ppo.num_envs", 16),
                                 *_distributed(coordinator="auto")])
-    values = config.to_dict(cfg)
-    values["env"]["task"] = "playground:CartpoleBalance"
     with pytest.raises(config.ConfigError, match="cannot train multi-host"):
-        config.derive(values)
+        config.derive(cfg)
 
 
 def test_checkpoint_saves_device_arrays_and_restores_into_shardings(tmp_path):
