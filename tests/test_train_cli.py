@@ -87,7 +87,8 @@ BAD_INPUT = [
     (["--verify", "--enable-amp", "--set", "amp.motion_files=[{tmp}/missing.npz]"],
      "missing.npz"),  # AMP without motion data
     (["--verify", "--enable-amp", "--task", "cartpole_balance"],
-     "unknown config key 'amp.enabled'"),  # AMP on a task without a floating base
+     "unknown config key 'amp' (task 'cartpole_balance' with algorithm 'ppo' has no "
+     "section 'amp')"),  # AMP on a task without a floating base
     (["--set", "reward_weights.alive_bonus=1.0"], "did you mean 'alive'"),  # unknown reward term
     (["--set", "env.robot.xml={tmp}/nope.xml"], "nope.xml"),  # robot XML missing
     (["--set", "env.robot.xml={tmp}/broken.xml"], "XML parse error"),  # robot XML unparsable
