@@ -440,7 +440,7 @@ class Run:
         final_eval: dict[str, float] = {}
         if iteration >= total:
             self.log(f"nothing to do: the run is at iteration {iteration} of {total} "
-                     "(raise ppo.num_iterations to train on)")
+                     "(raise its num_iterations to train on)")
             return RunResult(run_dir=run_dir, steps_dir=steps_dir, last_row=row,
                              final_eval=final_eval, carry=carry, wall_time=0.0, compile_time=0.0)
         self.log("compiling the training step and evaluation (cached after the first run) ...")
