@@ -60,3 +60,9 @@ register(AlgorithmEntry(
     factory="playground.algorithms.ppo.learner:make_ppo",
     description="proximal policy optimization (clipped surrogate, GAE), on-policy",
 ))
+register(AlgorithmEntry(
+    name="sac",
+    config="playground.algorithms.sac.config:SECTIONS",
+    factory="playground.algorithms.sac.learner:make_sac",
+    description="soft actor-critic (twin Q, entropy tuning, device replay ring), off-policy",
+))

@@ -23,6 +23,7 @@ from playground.config.schema import (
     algorithm_entry,
     assemble,
     defaults,
+    foreign_sections,
     locked,
     lookup,
     merge,
@@ -215,6 +216,17 @@ def apply_overrides(
     return values
 
 
+def _without_sections(data: dict, names: set[str]) -> dict:
+    """A file's mapping less the top-level sections `names`, also under its quick_verify."""
+    def strip(layer):
+        return {k: v for k, v in layer.items() if k not in names} if isinstance(layer, dict) else layer
+
+    data = strip(data)
+    if "quick_verify" in data:
+        data["quick_verify"] = strip(data["quick_verify"])
+    return data
+
+
 def _layer(root: Section, values: dict, layer: dict, source: str) -> dict:
     try:
         return merge(root, values, layer)
@@ -388,6 +400,7 @@ def resolve(
     task, algorithm = selection(_selected(data, quick, chosen))
     task_entry(task)
     algorithm_entry(algorithm)
+    data = _without_sections(data, foreign_sections(algorithm))
     root = assemble(task, algorithm)
     values = _layer(root, defaults(root), data, source)
     if verify:

@@ -186,6 +186,15 @@ def algorithm_entry(name: str, source: str = "algorithm.name") -> algorithms.Alg
         raise ConfigError(f"{source}: {error.args[0]}") from None
 
 
+def foreign_sections(algorithm: str) -> set[str]:
+    """Sections that registered algorithms other than `algorithm` declare and it does not
+    (e.g. `ppo` and `network` for a run of `sac`): a recipe file may tune several
+    algorithms, and a run reads the sections of its own."""
+    ours = set(load_ref(algorithm_entry(algorithm).config))
+    return {name for entry in algorithms.ALGORITHMS.values() if entry.name != algorithm
+            for name in load_ref(entry.config)} - ours
+
+
 def assemble(task: str, algorithm: str) -> Section:
     """The root section of a run of `task` trained by `algorithm`."""
     return _assemble(task_entry(task), algorithm_entry(algorithm))
