@@ -36,8 +36,7 @@ SAC = Section(
             check=at_least(1)),
         "checkpoint_replay": Field(
             bool, True, "save the replay ring in checkpoints; false: checkpoints are small and "
-            "a resume starts with an empty ring (exact except for the buffer contents)",
-            resumable=True),
+            "a resume starts with an empty ring (exact except for the buffer contents)"),
         "batch_size": Field(
             int, 256, "transitions per gradient update; a multiple of num_envs (each update "
             "takes batch_size / num_envs rows from every env's ring)", check=at_least(1)),
