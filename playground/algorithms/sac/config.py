@@ -81,6 +81,22 @@ SAC = Section(
 SECTIONS = {"sac": SAC}
 
 
+def refuse_reward_plugins(names) -> None:
+    """ConfigError naming the enabled reward plug-ins (SAC hosts none yet); none: nothing."""
+    names = list(names)
+    if names:
+        raise ConfigError(
+            f"algorithm sac hosts no reward plug-ins yet; turn off {', '.join(names)} "
+            f"(--set {names[0]}.enabled=false) or train with ppo")
+
+
+def check(cfg) -> None:
+    """Cross-key checks before anything is built: no reward plug-in is enabled."""
+    from playground.rewards import registry
+
+    refuse_reward_plugins(name for name in registry.REWARD_PLUGINS if registry.enabled(cfg, name))
+
+
 def _whole(value: float) -> int | None:
     """`value` as an int when it is one (up to float rounding), else None."""
     nearest = round(value)

@@ -34,6 +34,7 @@ from playground.algorithms.ppo.networks import (
 )
 from playground.algorithms.sac import networks as sac_networks
 from playground.algorithms.sac import replay as replay_lib
+from playground.algorithms.sac.config import refuse_reward_plugins
 from playground.algorithms.sac.losses import (
     compute_actor_loss,
     compute_alpha_loss,
@@ -41,7 +42,6 @@ from playground.algorithms.sac.losses import (
     compute_critic_target,
     polyak_update,
 )
-from playground.config import ConfigError
 from playground.policy_spec import make_actor_spec
 from playground.tasks import wrappers
 from playground.tasks.base import Env, State
@@ -82,10 +82,7 @@ class SAC:
     warm_start_parts = (".params", ".target_q", ".log_alpha", ".normalizer")
 
     def __init__(self, env: Env, cfg, derived, plugins: tuple = ()):
-        if plugins:
-            raise ConfigError(
-                f"algorithm sac hosts no reward plug-ins yet; turn off "
-                f"{', '.join(p.name for p in plugins)} (e.g. --set {plugins[0].name}.enabled=false)")
+        refuse_reward_plugins(p.name for p in plugins)  # derive's check refuses them first
         sac = cfg.sac
         self.env, self.cfg = env, cfg
         self.num_envs = int(sac.num_envs)

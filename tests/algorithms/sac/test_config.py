@@ -48,3 +48,10 @@ def test_impossible_sizes_are_one_line_errors(overrides, message):
     with pytest.raises(config.ConfigError) as error:
         config.derive(config.resolve(None, [*CARTPOLE_SAC, *overrides]))
     assert message in str(error.value) and "\n" not in str(error.value)
+
+
+def test_a_reward_plugin_is_refused_before_anything_is_built():
+    cfg = config.resolve(None, [("algorithm.name", "sac"), ("amp.enabled", True)], verify=True)
+    with pytest.raises(config.ConfigError, match="algorithm sac hosts no reward plug-ins yet; "
+                                                 "turn off amp"):
+        config.derive(cfg)
