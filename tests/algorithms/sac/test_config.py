@@ -28,11 +28,11 @@ def test_a_section_no_algorithm_declares_is_still_an_error(tmp_path):
 
 
 def test_schedule_derives_updates_rows_and_samples():
-    # 32 envs x 8 steps = 256 env steps; x 0.25 = 64 updates; 65536 / 32 = 2048 rows per env;
+    # 32 envs x 8 steps = 256 env steps; x 0.5 = 128 updates; 65536 / 32 = 2048 rows per env;
     # 256 / 32 = 8 rows from each env per update
     derived = config.derive(config.resolve(None, CARTPOLE_SAC))
     assert derived.env_steps_per_iteration == 256 and derived.num_envs == 32
-    assert dict(derived.algorithm) == {"updates_per_iteration": 64, "rows_per_env": 2048,
+    assert dict(derived.algorithm) == {"updates_per_iteration": 128, "rows_per_env": 2048,
                                        "samples_per_env": 8}
 
 
