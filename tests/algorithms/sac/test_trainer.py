@@ -9,13 +9,15 @@ shows what such a checkpoint restores.
 """
 
 import json
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from playground import checkpoint, config, runner
+from playground import checkpoint, config, policy, runner
 
 pytestmark = pytest.mark.slow  # a real (short) training run
 
@@ -97,3 +99,29 @@ def test_a_checkpoint_without_the_ring_restores_all_else_exactly(run, result):
     _, metrics = run._chunk(_last_iterations(run, restored, refill + 2))
     learning = np.asarray(metrics["learning"])[np.asarray(metrics["active"]) > 0]
     assert learning.tolist() == [0.0] * (refill - 1) + [1.0] * 3
+
+
+def test_play_and_export_take_the_actor_from_the_spec_alone(run, result, tmp_path):
+    """In a fresh process the policy loader and export read the SAC checkpoint with SAC's
+    config sections alone (the saved config's schema), no learner, network or replay code;
+    the bundle acts as the trainer's deterministic policy."""
+    out = tmp_path / "bundle"
+    code = (
+        "import json, pathlib, sys\n"
+        "from playground import export, policy\n"
+        f"loaded = policy.load({str(result.run_dir)!r})\n"
+        f"report = export.export_checkpoint(loaded, pathlib.Path({str(out)!r}), "
+        "with_onnx=False, check_count=64)\n"
+        "print(json.dumps({'errors': report['errors'], 'sac': sorted(m for m in sys.modules "
+        "if m.startswith('playground.algorithms.sac'))}))\n")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert report["sac"] == ["playground.algorithms.sac", "playground.algorithms.sac.config"]
+    assert report["errors"]["numpy"] < 1e-5
+    bundle = policy.load(out)
+    assert bundle.spec["network"]["squash"] == "tanh"
+    obs = np.random.default_rng(0).normal(0.0, 1.0, (32, 5)).astype(np.float32)
+    trainer = jax.jit(run.algorithm.act)(result.carry, {"state": obs})
+    np.testing.assert_allclose(bundle.act()(obs), np.asarray(trainer), atol=1e-5)
