@@ -187,11 +187,17 @@ def run_brax(cfg, steps: int, points: int) -> dict[str, Any]:
     return {"points": out}
 
 
-def trainer_config(config_file, overrides, steps: int, points: int):
+def action_size_of(config_file, overrides) -> int:
+    """The action size of the config's env (built once: brax fixes the target entropy
+    at -0.5 * action_size)."""
     from playground.tasks.registry import get_task
 
     cfg = common.resolve_config(config_file, [*BRAX_FIXED, *overrides])
-    action_size = get_task(cfg.env.task).make_env(cfg).action_size
+    return int(get_task(cfg.env.task).make_env(cfg).action_size)
+
+
+def trainer_config(config_file, overrides, steps: int, points: int, action_size: int):
+    cfg = common.resolve_config(config_file, [*BRAX_FIXED, *overrides])
     per_iteration = cfg.sac.num_envs * cfg.sac.unroll_length
     iterations = steps // per_iteration
     if iterations % points:
@@ -227,11 +233,12 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         common.configure_cache(None if args.cache == "none" else args.cache)
     overrides = common.parse_sets(args.set)
+    action_size = action_size_of(args.config, overrides)
     runs: dict[str, dict[int, Any]] = {"ours": {}, "brax": {}}
     cfg = None
     for i, seed in enumerate(args.seeds):
         cfg = trainer_config(args.config, [*overrides, ("run.seed", seed)], args.steps,
-                             args.points)
+                             args.points, action_size)
         for name in (("ours", "brax") if i % 2 == 0 else ("brax", "ours")):
             common.log(f"seed {seed}: {name}")
             result = (run_ours(cfg) if name == "ours" else run_brax(cfg, args.steps, args.points))
