@@ -115,7 +115,10 @@ def make_flat_adapter(env):
     class FlatAdapter(base):
         def _wrap(self, s, template=None):
             wrapped = super()._wrap(s, template)
-            return wrapped.replace(obs=s.obs["state"])
+            # brax's evaluation wrapper adds metrics of its own at reset: keep them
+            metrics = wrapped.metrics if template is None else {**template.metrics,
+                                                                 **wrapped.metrics}
+            return wrapped.replace(obs=s.obs["state"], metrics=metrics)
 
         @property
         def observation_size(self):
@@ -225,6 +228,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                    help="XLA cache dir; 'fresh' (default): a new temporary one; 'none': off")
     p.add_argument("--json", help="write the result (and its markdown) here")
     args = p.parse_args(argv)
+    if args.points <= args.skip_points:
+        common.bad_input(f"--points {args.points} must exceed --skip-points {args.skip_points} "
+                         "(env steps/s are measured after the skipped points)")
     common.require_brax_trainers("sac_vs_brax.py")
     tmp = None
     if args.cache == "fresh":
