@@ -28,9 +28,9 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jax_core
 
-from playground import checkpoint, config, distributed, provenance, rollout, runs
+from playground import checkpoint, config, distributed, provenance, rollout, runs, tb_events
 from playground.algorithms.registry import get_algorithm, load
-from playground.logger import RunLogger, plot_learning_curve
+from playground.logger import RunLogger
 from playground.rewards.base import make_reward_plugins
 from playground.tasks.registry import get_task
 
@@ -124,6 +124,9 @@ class _SilentLogger:
 
     def advance(self, env_steps: int) -> None:
         del env_steps
+
+    def finish(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -404,6 +407,8 @@ class Run:
             if self.cfg.run.discard_later_steps:  # refused without it (runs.check_resume_step)
                 self.log(runs.discard_later_steps(run_dir, step) or "nothing to discard")
             dropped = runs.truncate_metrics(run_dir, step)
+            # the event files too (TensorBoard's step is env steps), whether or not it is on now
+            tb_events.truncate_events(run_dir, step * self.derived.env_steps_per_iteration)
             config.save_config(self.config_dict, run_dir / "config.yaml")
             history.setdefault("resumes", []).append(
                 {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -501,11 +506,10 @@ class Run:
                 reason = self.algorithm.stop_reason(carry)
                 if reason:
                     raise TrainingError(f"{reason}; last good checkpoint under {steps_dir}")
+            logger.finish()
         finally:
             saver.close()
             logger.close()
-        if self.is_primary:
-            plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
         wall = time.monotonic() - t_start
         self.log(f"done: {row.get('env_steps', 0):,} env steps in {wall:.1f}s "
                  f"(loop {time.monotonic() - t_loop:.1f}s, compile {self.compile_time:.1f}s); "

@@ -17,7 +17,7 @@ def _run(args, cwd, timeout=600):
 
 
 @pytest.mark.slow
-def test_verify_passes_and_leaves_a_complete_run(tmp_path):
+def test_verify_passes_and_leaves_a_complete_run(tmp_path, logged_scalars):
     proc = _run(["--verify", "--checkpoint-dir", str(tmp_path), "--set", "run.name=v"], tmp_path)
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -32,6 +32,8 @@ def test_verify_passes_and_leaves_a_complete_run(tmp_path):
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["mjcf_sha256"] == spec["robot_xml_sha256"]
     assert "ppo:" in (run_dir / "config.yaml").read_text()
+    tensorboard, jsonl = logged_scalars(run_dir)  # TensorBoard: every row, at its env steps
+    assert tensorboard == jsonl and "eval/survival_rate" in tensorboard
 
 
 @pytest.mark.slow

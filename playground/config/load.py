@@ -424,6 +424,7 @@ SHORTCUTS = (
     Shortcut("--seed", "run.seed", "N"),
     Shortcut("--checkpoint-dir", "run.checkpoint_dir", "DIR"),
     Shortcut("--no-wandb", "run.wandb.enabled", None, "false"),
+    Shortcut("--no-tensorboard", "run.tensorboard", None, "false"),
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
     Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),

@@ -127,6 +127,11 @@ RUN = Section(
             optional=True,
             resumable=True,
         ),
+        "tensorboard": Field(
+            bool, True, "write TensorBoard event files into the run directory (scalars: "
+            "every metrics.jsonl row at step = env_steps; the learning curve image at the end)",
+            resumable=True,
+        ),
         "wandb": Section(
             "Weights & Biases logging.",
             {
