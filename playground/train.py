@@ -2,6 +2,7 @@
 
     python playground/train.py --verify
     python playground/train.py --config configs/humanoid_walk.yaml --set ppo.learning_rate=1e-4
+    python playground/train.py --config my_run.json --device gpu
 
 Exit codes: 0 done, 1 training or verification failed, 2 bad input (config, flags, files).
 """
@@ -17,7 +18,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from playground import runs  # noqa: E402 (paths only)
 from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
-from playground.platforms import check_jax_platforms  # noqa: E402 (no jax)
+from playground.platforms import device_line, select_platform, use_platform  # noqa: E402 (no jax)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
         derive(cfg)
         # every place the run writes, before anything compiles or is written
         runs.check_run_outputs(cfg.run.checkpoint_dir, cfg.run.resume, cfg.run.compilation_cache)
-        check_jax_platforms()  # before any backend starts: one line, not jax's AssertionError
+        # before any backend starts: one line, not jax's AssertionError
+        platform = select_platform(cfg.run.device)
     except (ConfigError, runs.OutputError) as e:
         print_error(e)
         return 2
@@ -39,17 +41,20 @@ def main(argv: list[str] | None = None) -> int:
     from playground.compile_cache import configure_jax
 
     configure_jax(cfg)
+    use_platform(platform)
     command = [sys.argv[0], *argv]
-    if args.verify:
-        if cfg.run.distributed.coordinator is not None:
-            print_error(ConfigError("--verify runs in one process: unset run.distributed"))
-            return 2
-        from playground.verify import run_verify
-
-        return run_verify(cfg, command)
     try:
+        if args.verify and cfg.run.distributed.coordinator is not None:
+            raise ConfigError("--verify runs in one process: unset run.distributed")
         # joins the other processes (docs/multi_host.md) before any device is touched
         distributed.initialize(cfg)
+        line = device_line(cfg.run.devices)  # starts the platform: one line if it cannot
+        if distributed.is_primary():
+            print(line, flush=True)
+        if args.verify:
+            from playground.verify import run_verify
+
+            return run_verify(cfg, command)
         run = runner.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:

@@ -148,6 +148,8 @@ def schema_markdown() -> str:
         "",
         "`--config PATH` picks the YAML file; `--verify` applies its `quick_verify` section.",
         "`python -m playground.config --print [flags]` prints the resolved config.",
+        "`--device` (`run.device`) is applied by train.py before jax starts a backend; it",
+        "prints `device: <platform> x<count>` at start (docs/training.md).",
         "",
         "## Derived values",
         "",

@@ -422,6 +422,8 @@ SHORTCUTS = (
     Shortcut("--num-envs", "ppo.num_envs", "N"),
     Shortcut("--num-iterations", "ppo.num_iterations", "N"),
     Shortcut("--seed", "run.seed", "N"),
+    Shortcut("--device", "run.device", "DEVICE",
+             help="cpu, gpu, or auto (the GPU when this jax has CUDA and sees one, else CPU)"),
     Shortcut("--checkpoint-dir", "run.checkpoint_dir", "DIR"),
     Shortcut("--no-wandb", "run.wandb.enabled", None, "false"),
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
