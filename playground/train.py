@@ -37,24 +37,30 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import distributed, runner  # heavy imports only after the config is good
+    from playground import distributed  # jax only: the platform starts before the heavy imports
     from playground.compile_cache import configure_jax
 
     configure_jax(cfg)
     use_platform(platform)
-    command = [sys.argv[0], *argv]
     try:
         if args.verify and cfg.run.distributed.coordinator is not None:
             raise ConfigError("--verify runs in one process: unset run.distributed")
         # joins the other processes (docs/multi_host.md) before any device is touched
         distributed.initialize(cfg)
         line = device_line(cfg.run.devices)  # starts the platform: one line if it cannot
-        if distributed.is_primary():
-            print(line, flush=True)
-        if args.verify:
-            from playground.verify import run_verify
+    except ConfigError as e:
+        print_error(e)
+        return 2
+    if distributed.is_primary():
+        print(line, flush=True)
+    from playground import runner  # MuJoCo, MJX, the algorithms: seconds of imports
 
-            return run_verify(cfg, command)
+    command = [sys.argv[0], *argv]
+    if args.verify:
+        from playground.verify import run_verify
+
+        return run_verify(cfg, command)
+    try:
         run = runner.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:
