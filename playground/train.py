@@ -2,6 +2,7 @@
 
     python playground/train.py --verify
     python playground/train.py --config configs/humanoid_walk.yaml --set ppo.learning_rate=1e-4
+    python playground/train.py --config my_run.json --device gpu
 
 Exit codes: 0 done, 1 training or verification failed, 2 bad input (config, flags, files).
 """
@@ -18,7 +19,7 @@ if __package__ in (None, ""):  # run as a script: make the project importable
 
 from playground import compare, runs  # noqa: E402 (paths only)
 from playground.config import ConfigError, print_error, resolve_config  # noqa: E402 (no jax)
-from playground.platforms import check_jax_platforms  # noqa: E402 (no jax)
+from playground.platforms import device_line, select_platform, use_platform  # noqa: E402 (no jax)
 
 
 def _compare_parser() -> argparse.ArgumentParser:
@@ -58,27 +59,37 @@ def main(argv: list[str] | None = None) -> int:
         derive(cfg)
         # every place the run writes, before anything compiles or is written
         runs.check_run_outputs(cfg.run.checkpoint_dir, cfg.run.resume, cfg.run.compilation_cache)
-        check_jax_platforms()  # before any backend starts: one line, not jax's AssertionError
+        # before any backend starts: one line, not jax's AssertionError
+        platform = select_platform(cfg.run.device)
     except (ConfigError, runs.OutputError) as e:
         print_error(e)
         return 2
     # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    from playground import distributed, runner  # heavy imports only after the config is good
+    from playground import distributed  # jax only: the platform starts before the heavy imports
     from playground.compile_cache import configure_jax
 
     configure_jax(cfg)
+    use_platform(platform)
+    try:
+        if args.verify and cfg.run.distributed.coordinator is not None:
+            raise ConfigError("--verify runs in one process: unset run.distributed")
+        # joins the other processes (docs/multi_host.md) before any device is touched
+        distributed.initialize(cfg)
+        line = device_line(cfg.run.devices)  # starts the platform: one line if it cannot
+    except ConfigError as e:
+        print_error(e)
+        return 2
+    if distributed.is_primary():
+        print(line, flush=True)
+    from playground import runner  # MuJoCo, MJX, the algorithms: seconds of imports
+
     command = [sys.argv[0], *argv]
     if args.verify:
-        if cfg.run.distributed.coordinator is not None:
-            print_error(ConfigError("--verify runs in one process: unset run.distributed"))
-            return 2
         from playground.verify import run_verify
 
         return run_verify(cfg, command)
     try:
-        # joins the other processes (docs/multi_host.md) before any device is touched
-        distributed.initialize(cfg)
         run = runner.Run(cfg, command)
         run.train()
     except (ConfigError, FileNotFoundError, ValueError) as e:

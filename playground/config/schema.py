@@ -88,6 +88,12 @@ RUN = Section(
             "layout must match)",
             optional=True,
         ),
+        "device": Field(
+            str, "auto", "platform to train on: cpu; gpu (exit 2 when this jax has no CUDA "
+            "backend); auto: the GPU when this jax has CUDA and sees one, else the CPU (or "
+            "what JAX_PLATFORMS names). A resume must run on the platform it trained on",
+            choices=("auto", "cpu", "gpu"), resumable=True,
+        ),
         "devices": Field(
             int, 0, "data-parallel devices of each process: 0 = all local devices, "
             "N = the first N", check=at_least(0, "0 = all"),
