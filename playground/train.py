@@ -43,6 +43,16 @@ def _resume_target(argv: list[str]) -> str | None:
     return found
 
 
+def _start_jax(cfg, platform) -> None:
+    """Process-wide jax settings of the run, before any backend starts."""
+    # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    from playground.compile_cache import configure_jax
+
+    configure_jax(cfg)
+    use_platform(platform)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     extra, rest = _compare_parser().parse_known_args(argv)
@@ -64,13 +74,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, runs.OutputError) as e:
         print_error(e)
         return 2
-    # XLA's C++ logs (e.g. cache-loader notices) are noise for users; export to see them.
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _start_jax(cfg, platform)
     from playground import distributed  # jax only: the platform starts before the heavy imports
-    from playground.compile_cache import configure_jax
 
-    configure_jax(cfg)
-    use_platform(platform)
     try:
         if args.verify and cfg.run.distributed.coordinator is not None:
             raise ConfigError("--verify runs in one process: unset run.distributed")
@@ -133,15 +139,17 @@ def main_compare(extra: argparse.Namespace, rest: list[str], resume: str | None)
             raise ConfigError("the algorithms' env-step budgets differ ("
                               + ", ".join(f"{a} {b:,}" for a, b in budgets.items())
                               + "): give --steps N")
-        check_jax_platforms()
+        platform = select_platform(cfg.run.device)
     except (ConfigError, runs.OutputError, ValueError, OSError) as e:
         print_error(e)
         return 2
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    _start_jax(cfg, platform)
+    try:
+        print(device_line(cfg.run.devices), flush=True)
+    except ConfigError as e:
+        print_error(e)
+        return 2
     from playground import runner
-    from playground.compile_cache import configure_jax
-
-    configure_jax(cfg)
     if not compare.is_compare_dir(compare_dir):
         compare_dir.mkdir(parents=True)
         runs.write_atomic(compare_dir / compare.PLAN_FILE, plan.to_json())
