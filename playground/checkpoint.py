@@ -208,8 +208,9 @@ def _restore_leaves(manager: ocp.CheckpointManager, step: int, target: dict[str,
 
 
 #: Carry leaves a checkpoint may lack: env state a later version of an env added (e.g. a
-#: running average a new reward term reads); they start at zero, as at an env reset.
-ADDED_STATE_PREFIXES = (".env_state.", ".env_state[")
+#: running average a new reward term reads), and the success of the episodes in progress
+#: (tracked since tasks define success); they start at zero, as at an env reset.
+ADDED_STATE_PREFIXES = (".env_state.", ".env_state[", ".episode.successes")
 
 
 def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,

@@ -48,6 +48,8 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     if episodes > 0:
         row["train/episode_reward"] = float(m["episode_return_sum"].sum() / episodes)
         row["train/episode_length"] = float(m["episode_length_sum"].sum() / episodes)
+        if "episode_success_sum" in m:  # a task that defines success
+            row["train/success_rate"] = float(m["episode_success_sum"].sum() / episodes)
     row["train/episodes"] = episodes
     row["train/termination_rate"] = float(m["terminations"].sum() / max(episodes, 1.0))
     row["train/nan_resets"] = float(m["nan_resets"].sum())
