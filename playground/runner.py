@@ -32,6 +32,7 @@ from playground import checkpoint, config, distributed, provenance, rollout, run
 from playground.algorithms.registry import get_algorithm, load
 from playground.logger import RunLogger, plot_learning_curve
 from playground.rewards.base import make_reward_plugins
+from playground.tasks.base import success_mode
 from playground.tasks.registry import get_task
 
 
@@ -227,6 +228,10 @@ class Run:
         self.entry = get_task(cfg.env.task)
         self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
+        if cfg.run.keep_best_by == "success_rate" and success_mode(self.env) is None:
+            raise config.ConfigError(
+                f"run.keep_best_by=success_rate: task {cfg.env.task!r} defines no success "
+                "(no eval/success_rate to rank by); use run.keep_best_by=return")
         for warning in getattr(self.env, "model_warnings", []):
             self.log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)
@@ -450,7 +455,8 @@ class Run:
         self.log(f"compiled in {self.compile_time:.1f}s")
 
         saver = checkpoint.Checkpointer(steps_dir, keep=int(cfg.run.keep_checkpoints),
-                                        keep_best=int(cfg.run.keep_best))
+                                        keep_best=int(cfg.run.keep_best),
+                                        best_by=str(cfg.run.keep_best_by))
         for name in saver.removed_leftovers:
             self.log(f"removed {steps_dir / name} (a save interrupted by a kill)")
         logger = (RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
