@@ -63,6 +63,15 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     return row
 
 
+def check_keep_best_by(cfg, env) -> None:
+    """ConfigError (one line) when run.keep_best_by ranks by a success rate `env`'s task
+    does not define (known only once the env is built: a Playground env may or may not)."""
+    if cfg.run.keep_best_by == "success_rate" and success_mode(env) is None:
+        raise config.ConfigError(
+            f"run.keep_best_by=success_rate: task {cfg.env.task!r} defines no success "
+            "(no eval/success_rate to rank by); use run.keep_best_by=return")
+
+
 def make_mesh(cfg, num_envs: int) -> jax.sharding.Mesh:
     """The devices the envs are split across: of each process, all or the first run.devices.
 
@@ -228,10 +237,7 @@ class Run:
         self.entry = get_task(cfg.env.task)
         self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
-        if cfg.run.keep_best_by == "success_rate" and success_mode(self.env) is None:
-            raise config.ConfigError(
-                f"run.keep_best_by=success_rate: task {cfg.env.task!r} defines no success "
-                "(no eval/success_rate to rank by); use run.keep_best_by=return")
+        check_keep_best_by(cfg, self.env)
         for warning in getattr(self.env, "model_warnings", []):
             self.log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)

@@ -1,9 +1,12 @@
 """The run loop's pure pieces against numbers worked out by hand (the loop itself:
 test_training.py, test_resume.py, test_train_cli.py)."""
 
-import numpy as np
+import types
 
-from playground import runner
+import numpy as np
+import pytest
+
+from playground import config, runner
 
 
 def _chunk(**extra):
@@ -27,3 +30,16 @@ def test_a_chunk_row_counts_successes_over_the_episodes_that_ended():
 
 def test_a_chunk_row_of_a_task_without_success_has_no_success_rate():
     assert "train/success_rate" not in runner.aggregate_chunk(_chunk())
+
+
+def test_ranking_kept_checkpoints_by_success_rate_needs_a_task_that_defines_success():
+    """Run checks this right after building the env (train.py: one line, exit 2); an env
+    here is what the check reads of one, its success_mode."""
+    cfg = config.resolve(None, [("run.keep_best_by", "success_rate")])  # the humanoid
+    with pytest.raises(config.ConfigError) as error:
+        runner.check_keep_best_by(cfg, types.SimpleNamespace(success_mode=None))
+    assert str(error.value) == (
+        "run.keep_best_by=success_rate: task 'humanoid_walk' defines no success (no "
+        "eval/success_rate to rank by); use run.keep_best_by=return")
+    runner.check_keep_best_by(cfg, types.SimpleNamespace(success_mode="last"))
+    runner.check_keep_best_by(config.resolve(None, []), types.SimpleNamespace(success_mode=None))
