@@ -32,6 +32,7 @@ from playground import checkpoint, config, distributed, provenance, rollout, run
 from playground.algorithms.registry import get_algorithm, load
 from playground.logger import RunLogger
 from playground.rewards.base import make_reward_plugins
+from playground.tasks.base import success_mode
 from playground.tasks.registry import get_task
 
 
@@ -48,6 +49,8 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     if episodes > 0:
         row["train/episode_reward"] = float(m["episode_return_sum"].sum() / episodes)
         row["train/episode_length"] = float(m["episode_length_sum"].sum() / episodes)
+        if "episode_success_sum" in m:  # a task that defines success
+            row["train/success_rate"] = float(m["episode_success_sum"].sum() / episodes)
     row["train/episodes"] = episodes
     row["train/termination_rate"] = float(m["terminations"].sum() / max(episodes, 1.0))
     row["train/nan_resets"] = float(m["nan_resets"].sum())
@@ -58,6 +61,15 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
             continue
         row[k if "/" in k else f"train/{k}"] = float(v.mean())  # reward/*, task/* as named
     return row
+
+
+def check_keep_best_by(cfg, env) -> None:
+    """ConfigError (one line) when run.keep_best_by ranks by a success rate `env`'s task
+    does not define (known only once the env is built: a Playground env may or may not)."""
+    if cfg.run.keep_best_by == "success_rate" and success_mode(env) is None:
+        raise config.ConfigError(
+            f"run.keep_best_by=success_rate: task {cfg.env.task!r} defines no success "
+            "(no eval/success_rate to rank by); use run.keep_best_by=return")
 
 
 def make_mesh(cfg, num_envs: int) -> jax.sharding.Mesh:
@@ -228,6 +240,7 @@ class Run:
         self.entry = get_task(cfg.env.task)
         self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
+        check_keep_best_by(cfg, self.env)
         for warning in getattr(self.env, "model_warnings", []):
             self.log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)
@@ -459,7 +472,8 @@ class Run:
         self.log(f"compiled in {self.compile_time:.1f}s")
 
         saver = checkpoint.Checkpointer(steps_dir, keep=int(cfg.run.keep_checkpoints),
-                                        keep_best=int(cfg.run.keep_best))
+                                        keep_best=int(cfg.run.keep_best),
+                                        best_by=str(cfg.run.keep_best_by))
         for name in saver.removed_leftovers:
             self.log(f"removed {steps_dir / name} (a save interrupted by a kill)")
         logger = (RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,

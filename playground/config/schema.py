@@ -60,8 +60,15 @@ RUN = Section(
         "keep_checkpoints": Field(int, 3, "most recent checkpoints kept", check=at_least(1),
                                   resumable=True),
         "keep_best": Field(
-            int, 1, "also keep this many best checkpoints by eval/episode_reward (0: none)",
+            int, 1, "also keep this many best checkpoints, ranked by run.keep_best_by "
+            "(0: none); <run dir>/best names the best",
             resumable=True,
+        ),
+        "keep_best_by": Field(
+            str, "return", "what ranks checkpoints for keep_best: return "
+            "(eval/episode_reward) or success_rate (eval/success_rate, ties broken by "
+            "eval/episode_reward; only for a task that defines success)",
+            choices=("return", "success_rate"), resumable=True,
         ),
         "checkpoint_dir": Field(str, "checkpoints", "root directory of run directories",
                                 resumable=True),

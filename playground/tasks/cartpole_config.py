@@ -10,7 +10,7 @@ from playground.config import Field, FreeForm, Section, at_least, check_whole_mu
 
 SECTIONS = {
     "env": Section(
-        "The cart-pole: timing and action scale.",
+        "The cart-pole: timing, action scale and success.",
         {
             "episode_length": Field(int, 500, "control steps before truncation (10 s)",
                                     check=at_least(1)),
@@ -20,6 +20,10 @@ SECTIONS = {
             "action_scale": Field(
                 float, 1.0, "multiplies the action before it becomes the motor command "
                 "(clipped to the actuator's [-1, 1])"),
+            "success_threshold": Field(
+                float, 0.2, "rad: an episode succeeds when it reaches the time limit with "
+                "the pole within this angle of upright (eval/success_rate)",
+                check=greater_than(0)),
         },
     ),
     "reward_weights": FreeForm(

@@ -83,7 +83,7 @@ class PPO:
             opt_state=self.optimizer.init(params),
             normalizer=ppo_networks.init_normalizer(self.env.observation_size),
             env_state=wrappers.reset_batch(self.env, key_env, self.num_envs),
-            episode=rollout.init_episode_stats(self.num_envs),
+            episode=rollout.init_episode_stats(self.num_envs, self.env),
             key=key_run,
             iteration=jnp.zeros((), jnp.int32),
             bad_updates=jnp.zeros((), jnp.int32),
