@@ -263,7 +263,7 @@ class Run:
         self.mesh = make_mesh(cfg, self.derived.num_envs)
         self.num_devices = int(self.mesh.devices.size)
         self.provenance["devices"] = self.num_devices
-        self.provenance["platform"] = self.mesh.devices.flat[0].platform
+        self.provenance["device_platform"] = self.mesh.devices.flat[0].platform
         self.provenance["processes"] = jax.process_count()
         self.shardings = carry_shardings(self.mesh, self.abstract_carry, self.derived.num_envs,
                                          self.algorithm.batched_fields)
@@ -415,10 +415,10 @@ class Run:
                     f"--resume: the run trained with {before} {key} and this one has {now}; "
                     f"an exact resume needs the same count ({setting})"
                 )
-        platform = self.provenance["platform"]
-        if history.get("platform", platform) != platform:  # unrecorded before run.device
+        platform = self.provenance["device_platform"]
+        if history.get("device_platform", platform) != platform:  # unrecorded before run.device
             raise config.ConfigError(
-                f"--resume: the run trained on {history['platform']} and this one runs on "
+                f"--resume: the run trained on {history['device_platform']} and this one runs on "
                 f"{platform}; an exact resume needs the same platform (run.device, --device)")
         restored = self.restore(steps_dir, step, sharded=True)
         dropped = 0
