@@ -107,6 +107,10 @@ def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path,
     steps = runs.complete_steps(killed_dir / runs.STEPS_DIRNAME)
     assert killed_at < ITERATIONS and steps and steps[-1] < killed_at, (killed_at, steps)
     resumed_from = steps[-1]
+    # as a run from before run.device recorded its platform: provenance's "platform" is the OS
+    provenance = json.loads((killed_dir / "provenance.json").read_text())
+    assert provenance.pop("device_platform") == "cpu" and provenance["platform"].startswith("Linux")
+    (killed_dir / "provenance.json").write_text(json.dumps(provenance))
 
     out = _finish(_start(["--resume", str(killed_dir), "--checkpoint-dir", str(tmp_path)],
                          tmp_path))
