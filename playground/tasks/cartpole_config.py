@@ -30,3 +30,19 @@ SECTIONS = {
 def check(cfg) -> None:
     """Cross-key checks: the control step is a whole number of physics steps."""
     check_whole_multiple(cfg, "env.ctrl_dt", "env.sim_dt")
+
+
+#: The task's defaults per algorithm, above the sections' defaults and below the YAML
+#: (configs/cartpole_balance.yaml gives PPO's recipe itself).
+ALGORITHM_DEFAULTS = {
+    "a2c": {
+        "a2c": {
+            "num_envs": 64,
+            "num_iterations": 400,
+            "unroll_length": 16,
+            "learning_rate": 3.0e-3,
+            "discount": 0.99,
+            "entropy_coef": 0.01,
+        },
+    },
+}
