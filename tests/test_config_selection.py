@@ -37,9 +37,9 @@ def test_an_unknown_algorithm_is_one_line_exit_2_naming_the_closest_before_jax_l
 
 
 @pytest.mark.parametrize("algorithm, steps, iterations, total, rounded", [
-    # a2c on the cart-pole (its defaults): 64 envs x 16 steps = 1024 env steps per iteration
-    ("a2c", 100_000, 98, 100_352, True),  # 100000 / 1024 = 97.66 -> 98 (rounded up)
-    ("a2c", 102_400, 100, 102_400, False),  # a whole number of iterations: as asked
+    # a2c on the cart-pole (its defaults): 32 envs x 8 steps = 256 env steps per iteration
+    ("a2c", 100_000, 391, 100_096, True),  # 100000 / 256 = 390.6 -> 391 (rounded up)
+    ("a2c", 102_400, 400, 102_400, False),  # a whole number of iterations: as asked
     # ppo on the cart-pole (configs/cartpole_balance.yaml): 128 envs x 32 = 4096 per iteration
     ("ppo", 10_000, 3, 12_288, True),  # 10000 / 4096 = 2.44 -> 3
     ("ppo", 1, 1, 4_096, True),  # any budget runs at least one iteration

@@ -110,6 +110,14 @@ class OnPolicyLearner:
         normalizer: (params, opt_state, {metric: scalar})."""
         raise NotImplementedError
 
+    def loss_weights(self) -> dict:
+        """The loss keywords every actor-critic loss takes, from the algorithm's section:
+        value_loss_coef, entropy_coef, normalize_advantages."""
+        section = self.section
+        return {"value_loss_coef": float(section.value_loss_coef),
+                "entropy_coef": float(section.entropy_coef),
+                "normalize_advantages": bool(section.normalize_advantages)}
+
     def evaluate_actions(self, params, normalizer, batch: dict, key: jax.Array):
         """Under `params`: (log-prob of the batch's raw actions, entropy, value), each [N]."""
         dist = self.networks.parametric_action_distribution

@@ -23,18 +23,9 @@ class A2C(OnPolicyLearner):
     SECTION = "a2c"
 
     def loss(self, params, normalizer, batch: dict, key: jax.Array):
-        a2c = self.section
         log_prob, entropy, values = self.evaluate_actions(params, normalizer, batch, key)
-        return compute_a2c_loss(
-            log_prob,
-            batch["advantages"],
-            values,
-            batch["returns"],
-            entropy,
-            value_loss_coef=float(a2c.value_loss_coef),
-            entropy_coef=float(a2c.entropy_coef),
-            normalize_advantages=bool(a2c.normalize_advantages),
-        )
+        return compute_a2c_loss(log_prob, batch["advantages"], values, batch["returns"], entropy,
+                                **self.loss_weights())
 
     def update(self, params, opt_state, normalizer, batch: dict, key: jax.Array):
         """One gradient step on the whole [T*B] batch."""

@@ -29,20 +29,11 @@ class PPO(OnPolicyLearner):
         self.num_epochs = int(cfg.ppo.num_epochs)
 
     def loss(self, params, normalizer, mb: dict, key: jax.Array):
-        ppo = self.cfg.ppo
         new_log_prob, entropy, new_values = self.evaluate_actions(params, normalizer, mb, key)
-        return compute_ppo_loss(
-            new_log_prob,
-            mb["log_prob"],
-            mb["advantages"],
-            new_values,
-            mb["returns"],
-            entropy,
-            clip_epsilon=float(ppo.clip_epsilon),
-            value_loss_coef=float(ppo.value_loss_coef),
-            entropy_coef=float(ppo.entropy_coef),
-            normalize_advantages=bool(ppo.normalize_advantages),
-        )
+        return compute_ppo_loss(new_log_prob, mb["log_prob"], mb["advantages"], new_values,
+                                mb["returns"], entropy,
+                                clip_epsilon=float(self.cfg.ppo.clip_epsilon),
+                                **self.loss_weights())
 
     def update(self, params, opt_state, normalizer, batch: dict, key: jax.Array):
         """num_epochs passes of num_minibatches shuffled minibatches over [N] samples."""
