@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from playground.algorithms.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN, SQUASHES
+from playground.algorithms.ppo.networks import (
+    ACTOR_KEY,
+    NORMALIZER_STD_MIN,
+    SQUASHES,
+    algorithm_section,
+)
 from playground.serve.spec import spec_hash
 
 __all__ = ["SPEC_VERSION", "make_policy_spec", "spec_hash"]
@@ -29,6 +34,7 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
     mean = np.asarray(normalizer.mean[ACTOR_KEY], np.float64)
     std = np.asarray(normalizer.std[ACTOR_KEY], np.float64)
     squash = SQUASHES[cfg.network.distribution]
+    learner = algorithm_section(cfg)
     action_size = int(env.action_size)
     # tanh_normal: one MLP emits [loc, std params]; normal: a mean head emits loc only (its
     # std is a separate parameter)
@@ -44,12 +50,12 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
         "task": cfg.env.task,
         **env_spec,
         "normalizer": {
-            "enabled": bool(cfg.ppo.normalize_observations),
+            "enabled": bool(learner.normalize_observations),
             "formula": "clip((obs - mean) / std, -clip, clip); std already floored at eps",
             "mean": mean.tolist(),
             "std": std.tolist(),
             "eps": NORMALIZER_STD_MIN,
-            "clip": float(cfg.ppo.obs_clip),
+            "clip": float(learner.obs_clip),
         },
         "network": {
             "input": ACTOR_KEY,

@@ -463,8 +463,9 @@ class Run:
         wall_before = float(row.get("wall_time", 0.0))
         final_eval: dict[str, float] = {}
         if iteration >= total:
+            budget = "run.env_steps (--steps)" if cfg.run.env_steps is not None else "its num_iterations"
             self.log(f"nothing to do: the run is at iteration {iteration} of {total} "
-                     "(raise its num_iterations to train on)")
+                     f"(raise {budget} to train on)")
             return RunResult(run_dir=run_dir, steps_dir=steps_dir, last_row=row,
                              final_eval=final_eval, carry=carry, wall_time=0.0, compile_time=0.0)
         self.log("compiling the training step and evaluation (cached after the first run) ...")

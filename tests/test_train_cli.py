@@ -82,6 +82,8 @@ BAD_INPUT = [
     (["--num-envs", "6", "--set", "ppo.num_minibatches=4", "--set", "ppo.unroll_length=3"],
      "not divisible"),  # batch not divisible
     (["--task", "nope"], "unknown task 'nope'"),  # unknown task
+    (["--algorithm", "a2cc"], "unknown algorithm 'a2cc' (did you mean 'a2c'?)"),
+    (["--steps", "0"], "run.env_steps must be >= 1"),  # an empty env-step budget
     (["--resume", "{tmp}/no-such-run"], "no such file or directory"),  # bad --resume path
     (["--resume", "{tmp}/runs/old-run", "--num-envs", "32"],
      "ppo.num_envs cannot change when resuming"),  # incompatible resume

@@ -60,3 +60,9 @@ register(AlgorithmEntry(
     factory="playground.algorithms.ppo.learner:make_ppo",
     description="proximal policy optimization (clipped surrogate, GAE), on-policy",
 ))
+register(AlgorithmEntry(
+    name="a2c",
+    config="playground.algorithms.a2c.config:SECTIONS",
+    factory="playground.algorithms.a2c.learner:make_a2c",
+    description="synchronous advantage actor-critic (GAE, one gradient step per unroll), on-policy",
+))

@@ -13,11 +13,13 @@ The package is split by job:
 Precedence (lowest first; a later layer overrides an earlier one key by key):
 
   1. the defaults of the run's sections (listed in docs/config.md);
-  2. one YAML or JSON file: `--config PATH`, or, when no `--config` is given, the
+  2. the task's defaults for the run's algorithm (`TaskEntry.algorithm_defaults`);
+  3. one YAML or JSON file: `--config PATH`, or, when no `--config` is given, the
      registry YAML (configs/<task>.yaml) of the task named by the final value of
-     `env.task` after the command-line overrides;
-  3. that file's `quick_verify` section, only in `--verify` mode;
-  4. the command line: `--set KEY=VALUE` and the shortcut flags (each is exactly
+     `env.task` after the command-line overrides; the sections of other registered
+     algorithms in it (and in its quick_verify) are skipped;
+  4. that file's `quick_verify` section, only in `--verify` mode;
+  5. the command line: `--set KEY=VALUE` and the shortcut flags (each is exactly
      one `--set`), applied in the order given, so the last one wins.
 
 `env.task` and `algorithm.name` are read first, through the same layers; their

@@ -82,6 +82,9 @@ def _task_markdown(entry) -> list[str]:
     sections = {"env": Section(env.doc, {"task": TASK_FIELD, **env.fields}), **sections}
     lines = [f"### Task `{entry.name}`", "", f"{entry.description}. Sections: "
              + ", ".join(f"`{key}`" for key in sections) + f" (`{entry.config}`).", ""]
+    for algorithm, values in dict(load_ref(entry.algorithm_defaults)).items():
+        lines += [f"Its defaults for `{algorithm}` runs (`{entry.algorithm_defaults}`):", "",
+                  "```yaml", *_dump_yaml(values).splitlines(), "```", ""]
     return lines + _sections_markdown(sections, 4)
 
 
@@ -173,12 +176,21 @@ def schema_markdown() -> str:
         "Lowest first; a later layer overrides an earlier one key by key:",
         "",
         "1. the defaults of the run's sections (the tables below);",
-        "2. one YAML or JSON file: `--config PATH`, or, when no `--config` is given,",
+        "2. the task's defaults for the run's algorithm, where it has some (its registry",
+        "   entry's `algorithm_defaults`, listed with each task below: e.g. the cart-pole's",
+        "   tuned A2C hyperparameters);",
+        "3. one YAML or JSON file: `--config PATH`, or, when no `--config` is given,",
         "   `configs/<task>.yaml` of the task named by the final value of `env.task`",
         f"   after the command-line overrides (default: `{tasks.DEFAULT_TASK}`);",
-        "3. that file's `quick_verify` section, only with `--verify`;",
-        "4. the command line: `--set` and the shortcuts below, in the order given",
+        "4. that file's `quick_verify` section, only with `--verify`;",
+        "5. the command line: `--set` and the shortcuts below, in the order given",
         "   (the last one wins).",
+        "",
+        "A YAML file (and its `quick_verify`) may hold sections for several algorithms: a",
+        "section that another registered algorithm declares and the run's does not is",
+        "skipped, so `--algorithm a2c` reads a PPO recipe's `env`, `network` and `run` but",
+        "not its `ppo` section. Any other unknown section or key is an error, and `--set`",
+        "of another algorithm's key is refused.",
         "",
         "`env.task` and `algorithm.name` are read first, through the same layers; their",
         "sections then make the schema that every key is checked against.",
@@ -218,6 +230,11 @@ def schema_markdown() -> str:
     for field in dataclasses.fields(Derived):
         lines.append(f"- `{field.name}`: {field.metadata['doc']}")
     lines += [
+        "",
+        "`run.env_steps` (`--steps N`) is an env-step budget for any algorithm: the run does",
+        "`ceil(N / env_steps_per_iteration)` iterations in place of the algorithm's",
+        "num_iterations, so a budget that is not a whole number of iterations is rounded up",
+        "(at least N env steps; the console prints the rounding as a `note:`).",
         "",
         "Training runs in jitted chunks of `iterations_per_chunk = max(1, round(run.log_every /",
         "env_steps_per_iteration))` iterations (at most the algorithm's iterations, e.g.",

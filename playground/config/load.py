@@ -28,8 +28,10 @@ from playground.config.schema import (
     locked,
     lookup,
     merge,
+    other_algorithm_sections,
     plain,
     resumable_keys,
+    run_defaults,
     schema_of,
     selection,
     task_entry,
@@ -258,6 +260,14 @@ def apply_overrides(
     return values
 
 
+def _without_sections(data: dict, names: set[str]) -> dict:
+    """A recipe (and its quick_verify) less the top-level sections `names`."""
+    kept = {key: value for key, value in data.items() if key not in names}
+    if isinstance(kept.get("quick_verify"), dict):
+        kept["quick_verify"] = _without_sections(kept["quick_verify"], names)
+    return kept
+
+
 def _layer(root: Section, values: dict, layer: dict, source: str) -> dict:
     try:
         return merge(root, values, layer)
@@ -405,7 +415,8 @@ def resolve(
     overrides: Sequence[tuple[str, Any]] = (),
     verify: bool = False,
 ) -> ml_collections.ConfigDict:
-    """The locked config: defaults < file < quick_verify (if verify) < overrides in order.
+    """The locked config: defaults < the task's defaults for the algorithm < the YAML or JSON
+    file (less other algorithms' sections) < quick_verify (if verify) < overrides in order.
 
     `env.task` and `algorithm.name` are read first (from the same layers, in the same
     order); their sections make the schema that every other key is checked against.
@@ -416,6 +427,7 @@ def resolve(
         chosen = _override_selection(overrides)
         task, algorithm = selection(chosen)
         task_entry(task)
+        algorithm_entry(algorithm)
         run_line = _run_overrides(overrides)
     except ConfigError as error:
         raise ConfigError(f"command line: {error}") from None
@@ -432,7 +444,8 @@ def resolve(
     task_entry(task)
     algorithm_entry(algorithm)
     root = assemble(task, algorithm)
-    values = _layer(root, defaults(root), data, source)
+    data = _without_sections(data, other_algorithm_sections(root))
+    values = _layer(root, run_defaults(task, algorithm), data, source)
     if verify:
         values = merge(root, values, values["quick_verify"])
     try:  # checked against the run's own task and algorithm, whichever layer chose them
@@ -462,6 +475,10 @@ class Shortcut:
 
 SHORTCUTS = (
     Shortcut("--task", "env.task", "NAME", help="task from the registry"),
+    Shortcut("--algorithm", "algorithm.name", "NAME",
+             help="algorithm from the registry (ppo, a2c, ...)"),
+    Shortcut("--steps", "run.env_steps", "N",
+             help="env-step budget for any algorithm (rounded up to whole iterations)"),
     Shortcut("--num-envs", "ppo.num_envs", "N"),
     Shortcut("--num-iterations", "ppo.num_iterations", "N"),
     Shortcut("--seed", "run.seed", "N"),

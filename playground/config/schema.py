@@ -10,6 +10,7 @@ This module knows no task and no algorithm by name; the registries hold them.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import importlib
@@ -48,6 +49,12 @@ RUN = Section(
     {
         "seed": Field(int, 0, "root random seed"),
         "name": Field(str, None, "null: <task>-<timestamp>", optional=True),
+        "env_steps": Field(
+            int, None, "env-step budget for any algorithm (--steps): ceil(env_steps / env "
+            "steps per iteration) iterations, rounded up to whole iterations, in place of the "
+            "algorithm's num_iterations; null: the algorithm's num_iterations",
+            optional=True, check=at_least(1), resumable=True,
+        ),
         "log_every": Field(int, 100000, "env steps between console lines",
                           check=at_least(1), resumable=True),
         "eval_every": Field(int, 50, "iterations between evaluations (0 = never)",
@@ -197,11 +204,39 @@ def task_entry(task: str, source: str = "env.task") -> tasks.TaskEntry:
 
 
 def algorithm_entry(name: str, source: str = "algorithm.name") -> algorithms.AlgorithmEntry:
-    """The registry entry of algorithm `name`; ConfigError (one line) when unknown."""
+    """The registry entry of algorithm `name`; ConfigError (one line, naming the closest
+    registered algorithm) when unknown."""
     try:
         return algorithms.get_algorithm(name)
-    except KeyError as error:
-        raise ConfigError(f"{source}: {error.args[0]}") from None
+    except KeyError:
+        known = sorted(algorithms.ALGORITHMS)
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.0)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{source}: unknown algorithm {name!r}{hint}; registered: "
+                          f"{', '.join(known)}") from None
+
+
+def task_algorithm_defaults(task: str, algorithm: str) -> dict:
+    """The partial config that `task` gives runs of `algorithm` ({} when none), a copy."""
+    return copy.deepcopy(dict(load_ref(task_entry(task).algorithm_defaults)).get(algorithm, {}))
+
+
+def run_defaults(task: str, algorithm: str) -> dict[str, Any]:
+    """The defaults of a run: its sections' defaults < the task's defaults for its algorithm."""
+    root = assemble(task, algorithm)
+    try:
+        values = merge(root, defaults(root), task_algorithm_defaults(task, algorithm))
+    except ConfigError as error:
+        raise ConfigError(f"task {task}'s defaults for {algorithm}: {error}") from None
+    values["env"]["task"], values["algorithm"]["name"] = task, algorithm
+    return values
+
+
+def other_algorithm_sections(root: Section) -> set[str]:
+    """The sections that registered algorithms declare and the run of `root` does not have:
+    a recipe may hold them for other algorithms (they are skipped, not errors)."""
+    declared = {name for entry in algorithms.ALGORITHMS.values() for name in load_ref(entry.config)}
+    return declared - set(root.fields)
 
 
 def assemble(task: str, algorithm: str) -> Section:
@@ -369,11 +404,10 @@ def locked(values: dict[str, Any]) -> ml_collections.ConfigDict:
 
 def default_config(task: str | None = None, algorithm: str | None = None
                    ) -> ml_collections.ConfigDict:
-    """A new locked ConfigDict of every default of a run (default task and algorithm)."""
+    """A new locked ConfigDict of every default of a run (default task and algorithm): its
+    sections' defaults, then the task's defaults for the algorithm."""
     task, algorithm = selection({"env": {"task": task}, "algorithm": {"name": algorithm}})
-    values = defaults(assemble(task, algorithm))
-    values["env"]["task"], values["algorithm"]["name"] = task, algorithm
-    return locked(values)
+    return locked(run_defaults(task, algorithm))
 
 
 def plain(section: Section, values: Any, root: Section | None = None) -> dict[str, Any]:
