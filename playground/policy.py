@@ -7,8 +7,8 @@
     action = policy.apply(obs)                 # JAX, jittable: obs [..., n] -> [..., a]
 
 A checkpoint gives its policy params and normalizer (only those leaves are read), its
-spec and its saved config; the networks come from that config
-(`playground.algorithms.ppo.networks.make_networks`). A bundle (policy.npz +
+spec and its saved config; the actor network comes from the spec alone (`actor_from_spec`:
+layer widths, activation, squash, normalizer), so any algorithm's checkpoint loads alike. A bundle (policy.npz +
 policy_spec.json, `playground/export.py`) gives its layers and normalizer statistics, its
 spec, and the config of its `config.yaml` when it has one. Loading never builds a training
 run, an optimizer, a device mesh or the AMP reference set.
@@ -130,8 +130,58 @@ def check_contract(env_spec: dict, spec: dict, source: str) -> None:
 # --------------------------------------------------------------------------- checkpoints
 
 
+@dataclasses.dataclass(frozen=True)
+class Actor:
+    """A brax policy network and its action distribution: what `networks.make_deterministic_policy`
+    and `make_stochastic_policy` (playground.algorithms.ppo.networks) act with."""
+
+    policy_network: Any
+    parametric_action_distribution: Any
+
+
+def make_actor(observation_size: dict[str, int], action_size: int, *, hidden, activation: str,
+               squash: str, normalize: bool, obs_clip: float) -> Actor:
+    """brax's policy MLP on `obs["state"]` (normalized by the running statistics when
+    `normalize`, clipped to +-obs_clip) and its distribution: tanh-normal for squash
+    "tanh", normal (a separate std parameter) for "clip".
+
+    The same network brax's PPO builds; SAC trains its actor with it and the loader
+    rebuilds any checkpoint's actor with it from the spec (`actor_from_spec`).
+    """
+    import functools
+
+    from brax.training import distribution
+    from brax.training import networks as brax_networks
+    from brax.training import types as brax_types
+    from brax.training.acme import running_statistics
+
+    from playground.algorithms.ppo.networks import ACTIVATIONS, ACTOR_KEY, SQUASHES
+
+    distribution_type = {v: k for k, v in SQUASHES.items()}[squash]
+    dist = (distribution.NormalTanhDistribution(event_size=action_size)
+            if distribution_type == "tanh_normal"
+            else distribution.NormalDistribution(event_size=action_size))
+    preprocess = (functools.partial(running_statistics.normalize, max_abs_value=float(obs_clip))
+                  if normalize else brax_types.identity_observation_preprocessor)
+    network = brax_networks.make_policy_network(
+        dist.param_size, dict(observation_size), preprocess_observations_fn=preprocess,
+        hidden_layer_sizes=tuple(int(w) for w in hidden), activation=ACTIVATIONS[activation],
+        obs_key=ACTOR_KEY, distribution_type=distribution_type)
+    return Actor(policy_network=network, parametric_action_distribution=dist)
+
+
+def actor_from_spec(spec: dict, observation_size: dict[str, int]) -> Actor:
+    """The actor a policy spec describes (its `network` and `normalizer`), whatever
+    algorithm trained it: no config and no trainer are needed."""
+    network, norm = spec["network"], spec["normalizer"]
+    return make_actor(observation_size, action_size(spec), hidden=network["hidden"],
+                      activation=network["activation"], squash=network["squash"],
+                      normalize=bool(norm["enabled"]), obs_clip=float(norm["clip"]))
+
+
 def load_checkpoint(steps_dir: pathlib.Path, step: int, overrides=()) -> Policy:
-    """One checkpoint step's policy: params and normalizer only are read from the carry."""
+    """One checkpoint step's policy: params and normalizer only are read from the carry;
+    the actor is built from the step's spec (`actor_from_spec`)."""
     import jax
 
     from playground import checkpoint
@@ -145,15 +195,15 @@ def load_checkpoint(steps_dir: pathlib.Path, step: int, overrides=()) -> Policy:
              for key, shape in checkpoint.saved_shapes(steps_dir, step).items()
              if key.startswith(prefix)}
     spec = runs.read_spec(steps_dir, step)
-    networks = ppo_networks.make_networks(cfg, sizes, action_size(spec))
+    actor = actor_from_spec(spec, sizes)
     abstract = {
-        ".params.policy": jax.eval_shape(networks.policy_network.init, jax.random.PRNGKey(0)),
+        ".params.policy": jax.eval_shape(actor.policy_network.init, jax.random.PRNGKey(0)),
         ".normalizer": jax.eval_shape(lambda: ppo_networks.init_normalizer(sizes)),
     }
     trees, spec = checkpoint.restore_trees(steps_dir, step, abstract)
     params, normalizer = trees[".params.policy"], trees[".normalizer"]
-    deterministic = ppo_networks.make_deterministic_policy(networks)
-    stochastic = ppo_networks.make_stochastic_policy(networks)
+    deterministic = ppo_networks.make_deterministic_policy(actor)
+    stochastic = ppo_networks.make_stochastic_policy(actor)
     key = ppo_networks.ACTOR_KEY
 
     def apply(obs):

@@ -23,18 +23,30 @@ from playground.algorithms.ppo.networks import (
 )
 from playground.serve.spec import spec_hash
 
-__all__ = ["SPEC_VERSION", "make_policy_spec", "spec_hash"]
+__all__ = ["SPEC_VERSION", "make_actor_spec", "make_policy_spec", "spec_hash"]
 SPEC_VERSION = 1
 
 
 def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) -> dict[str, Any]:
-    """Build the spec for `env` trained under `cfg` (plain dict: `config_dict`) with `normalizer`."""
+    """Build the spec for `env` trained under `cfg` (plain dict: `config_dict`) with `normalizer`:
+    the actor of an on-policy algorithm's sections (its own, e.g. `ppo` or `a2c`, and `network`)."""
+    learner = algorithm_section(cfg)
+    return make_actor_spec(
+        env, cfg.env.task, config_dict, normalizer, provenance,
+        hidden=cfg.network.policy_hidden, activation=cfg.network.activation,
+        squash=SQUASHES[cfg.network.distribution],
+        normalize=bool(learner.normalize_observations), obs_clip=float(learner.obs_clip))
+
+
+def make_actor_spec(env, task: str, config_dict: dict, normalizer, provenance: dict, *,
+                    hidden, activation: str, squash: str, normalize: bool,
+                    obs_clip: float) -> dict[str, Any]:
+    """The spec of any algorithm's actor that is `playground.policy.make_actor` with these
+    arguments (the loader rebuilds it from this spec alone)."""
     env_spec = env.policy_spec()
     obs_size = int(env.observation_size[ACTOR_KEY])
     mean = np.asarray(normalizer.mean[ACTOR_KEY], np.float64)
     std = np.asarray(normalizer.std[ACTOR_KEY], np.float64)
-    squash = SQUASHES[cfg.network.distribution]
-    learner = algorithm_section(cfg)
     action_size = int(env.action_size)
     # tanh_normal: one MLP emits [loc, std params]; normal: a mean head emits loc only (its
     # std is a separate parameter)
@@ -47,21 +59,21 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
                          "deploying)"})
     spec = {
         "spec_version": SPEC_VERSION,
-        "task": cfg.env.task,
+        "task": task,
         **env_spec,
         "normalizer": {
-            "enabled": bool(learner.normalize_observations),
+            "enabled": bool(normalize),
             "formula": "clip((obs - mean) / std, -clip, clip); std already floored at eps",
             "mean": mean.tolist(),
             "std": std.tolist(),
             "eps": NORMALIZER_STD_MIN,
-            "clip": float(learner.obs_clip),
+            "clip": float(obs_clip),
         },
         "network": {
             "input": ACTOR_KEY,
             "input_size": obs_size,
-            "hidden": [int(x) for x in cfg.network.policy_hidden],
-            "activation": cfg.network.activation,
+            "hidden": [int(x) for x in hidden],
+            "activation": activation,
             **output,
             "squash": squash,
             "deterministic_action": f"{squash}(loc)" if squash == "tanh" else "clip(loc, -1, 1)",
@@ -72,4 +84,3 @@ def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) 
         ).hexdigest(),
     }
     return spec
-

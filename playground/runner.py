@@ -267,6 +267,8 @@ class Run:
         self.provenance["processes"] = jax.process_count()
         self.shardings = carry_shardings(self.mesh, self.abstract_carry, self.derived.num_envs,
                                          self.algorithm.batched_fields)
+        #: carry fields the algorithm keeps out of checkpoints (restored fresh from `init`)
+        self.unsaved_fields = tuple(getattr(self.algorithm, "unsaved_fields", ()))
         self._replicated = jax.sharding.NamedSharding(self.mesh, jax.sharding.PartitionSpec())
         self._chunk = None
         self._eval = None
@@ -316,16 +318,32 @@ class Run:
     def spec(self, carry) -> dict:
         return self.algorithm.policy_spec(carry, self.config_dict, self.provenance)
 
+    def saved_part(self, carry):
+        """`carry` less the fields the algorithm keeps out of checkpoints (`unsaved_fields`)."""
+        if not self.unsaved_fields:
+            return carry
+        return carry.replace(**dict.fromkeys(self.unsaved_fields))
+
     def restore(self, steps_dir: pathlib.Path, step: int | None = None,
                 sharded: bool = False) -> dict:
         """{"step", "carry", "config", "spec", "metrics"} of one step (newest if None).
 
         sharded: the carry comes back as arrays in this run's shardings, each process
         reading only its own shards (what a multi-process resume needs); else numpy.
+        Fields the algorithm keeps out of checkpoints come back as `init` makes them.
         """
-        return checkpoint.restore(
-            steps_dir, self.abstract_carry, step, shardings=self.shardings if sharded else None,
+        restored = checkpoint.restore(
+            steps_dir, self.saved_part(self.abstract_carry), step,
+            shardings=self.saved_part(self.shardings) if sharded else None,
             legacy_path=lambda path: legacy_carry_path(path, self.fns.plugins))
+        if self.unsaved_fields:
+            fields = self.unsaved_fields
+            fresh = jax.jit(lambda key: {f: getattr(self.fns.init(key), f) for f in fields},
+                            out_shardings={f: getattr(self.shardings, f) for f in fields}
+                            )(self.key_init)
+            restored["carry"] = restored["carry"].replace(
+                **(fresh if sharded else jax.device_get(fresh)))
+        return restored
 
     def snapshot(self, carry):
         """A copy of `carry` on its devices, in its shardings, for an async save to read
@@ -439,6 +457,9 @@ class Run:
                  + (f" ({dropped} logged rows past it dropped: they are recomputed)" if dropped else ""))
         for change in changes:
             self.log(f"resume: {change}")
+        if self.unsaved_fields:
+            self.log(f"resume: checkpoints leave out {', '.join(self.unsaved_fields)}: it starts "
+                     "as at a new run, so this resume is exact except for it")
         if restored["added"]:
             self.log(f"resume: the checkpoint predates env state {', '.join(restored['added'])}: "
                      "it starts at zero (as at an env reset), so this resume is not exact")
@@ -515,7 +536,8 @@ class Run:
                     # so each process holds and writes only its own shards)
                     snapshot = self.snapshot(carry)
                     if _all_finite(self.algorithm.learner_state(snapshot)):  # replicated: local
-                        saver.save(iteration, snapshot, self.config_dict, self.spec(snapshot), row)
+                        saver.save(iteration, self.saved_part(snapshot), self.config_dict,
+                                   self.spec(snapshot), row)
                     else:  # never let a poisoned carry replace the last good checkpoint
                         self.log(f"warning: iteration {iteration}: non-finite parameters or "
                                  "statistics, checkpoint not written")

@@ -20,6 +20,9 @@ class Algorithm(Protocol):
     batched_fields: tuple[str, ...]
     #: carry path prefixes a warm start (`run.init_from`) copies from another run
     warm_start_parts: tuple[str, ...]
+    #: optional: carry fields checkpoints leave out (e.g. a large replay buffer); a restore
+    #: gives them as `init` makes them, so a resume is exact except for those fields
+    unsaved_fields: tuple[str, ...] = ()
 
     def init(self, key: jax.Array) -> Any:
         """The carry: a flax struct with an int32 `iteration` field (iterations done)."""

@@ -66,3 +66,9 @@ register(AlgorithmEntry(
     factory="playground.algorithms.a2c.learner:make_a2c",
     description="synchronous advantage actor-critic (GAE, one gradient step per unroll), on-policy",
 ))
+register(AlgorithmEntry(
+    name="sac",
+    config="playground.algorithms.sac.config:SECTIONS",
+    factory="playground.algorithms.sac.learner:make_sac",
+    description="soft actor-critic (twin Q, entropy tuning, device replay ring), off-policy",
+))
