@@ -27,7 +27,9 @@ from orbax.checkpoint import checkpoint_managers as policies
 from playground.distributed import barrier, is_primary
 from playground.runs import (
     BEST_METRIC,
+    BEST_RANKINGS,
     STEPS_DIRNAME,
+    best_score,
     complete_steps,
     find_step,
     read_config,
@@ -105,26 +107,34 @@ def _flatten_abstract(abstract_tree, shardings) -> dict[str, jax.ShapeDtypeStruc
     }
 
 
-def _best_score(metrics: dict) -> float:
-    value = metrics.get(BEST_METRIC)
-    return float(value) if isinstance(value, (int, float)) else -math.inf
+def _ranking(best_by: str):
+    """Orbax's metric function for `run.keep_best_by`: a step's logged row -> its rank, a
+    tuple (`runs.best_score`; a row without the ranking metrics ranks below all others)."""
+    worst = (-math.inf,) * len(BEST_RANKINGS[best_by])
+
+    def rank(metrics: dict) -> tuple[float, ...]:
+        return best_score(metrics, best_by) or worst
+
+    return rank
 
 
-def _options(keep_last: int, keep_best: int, asynchronous: bool) -> ocp.CheckpointManagerOptions:
-    """Keep the newest `keep_last` steps AND the `keep_best` by eval reward.
+def _options(keep_last: int, keep_best: int, asynchronous: bool,
+             best_by: str = "return") -> ocp.CheckpointManagerOptions:
+    """Keep the newest `keep_last` steps AND the `keep_best` ranked by `best_by`.
 
     Orbax's best-checkpoint option alone may delete the newest step (it ranks
     only by the metric); the union of two preservation policies keeps both.
     """
+    rank = _ranking(best_by)
     keep = [policies.LatestN(n=max(1, keep_last))]
     if keep_best > 0:
-        keep.append(policies.BestN(get_metric_fn=_best_score, n=keep_best,
+        keep.append(policies.BestN(get_metric_fn=rank, n=keep_best,
                                    keep_checkpoints_without_metrics=False))
     return ocp.CheckpointManagerOptions(
         create=True,
         enable_async_checkpointing=asynchronous,
         preservation_policy=policies.AnyPreservationPolicy(policies=keep),
-        best_fn=_best_score,  # also what makes orbax write each step's metrics
+        best_fn=rank,  # also what makes orbax write each step's metrics
         best_mode="max",
     )
 
@@ -155,12 +165,13 @@ class Checkpointer:
     """
 
     def __init__(self, directory: pathlib.Path, keep: int = 3, keep_best: int = 1,
-                 asynchronous: bool = True):
+                 asynchronous: bool = True, best_by: str = "return"):
         self.directory = pathlib.Path(directory).resolve()
         self.removed_leftovers = remove_leftovers(self.directory) if is_primary() else []
         barrier("playground-checkpoint-leftovers")  # nobody opens the steps while they go
         self.manager = ocp.CheckpointManager(
-            self.directory, options=_options(keep, keep_best, asynchronous), item_names=ITEMS
+            self.directory, options=_options(keep, keep_best, asynchronous, best_by),
+            item_names=ITEMS
         )
 
     def save(self, step: int, carry, config: dict, spec: dict, metrics: dict) -> None:
@@ -208,8 +219,9 @@ def _restore_leaves(manager: ocp.CheckpointManager, step: int, target: dict[str,
 
 
 #: Carry leaves a checkpoint may lack: env state a later version of an env added (e.g. a
-#: running average a new reward term reads); they start at zero, as at an env reset.
-ADDED_STATE_PREFIXES = (".env_state.", ".env_state[")
+#: running average a new reward term reads), and the success of the episodes in progress
+#: (tracked since tasks define success); they start at zero, as at an env reset.
+ADDED_STATE_PREFIXES = (".env_state.", ".env_state[", ".episode.successes")
 
 
 def restore(directory: pathlib.Path, abstract_carry, step: int | None = None,

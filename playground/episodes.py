@@ -4,8 +4,9 @@
 holds their per-step arrays [T, N, ...] (sim2sim fills one from plain MuJoCo);
 `summarize` turns it into per-episode rows and one summary (means over each episode's
 alive steps, then over episodes, as the trainer's eval/* metrics are), the task's own
-metrics named by its env's `summary_metrics`; `write_record` and `write_video` write the
-npz and the mp4.
+metrics named by its env's `summary_metrics`, and each episode's success and the
+success_rate for a task that defines success (its env's `success_mode`);
+`write_record` and `write_video` write the npz and the mp4.
 """
 
 from __future__ import annotations
@@ -103,12 +104,27 @@ def episode_lengths(done: np.ndarray) -> np.ndarray:
     return np.where(ended.any(axis=0), first + 1, done.shape[0])
 
 
-def summarize(roll: Rollout, metrics: Mapping[str, str] = ()) -> tuple[list[dict], dict]:
+def episode_successes(signal: np.ndarray, lengths: np.ndarray, mode: str) -> np.ndarray:
+    """[N] bool: each episode's success from its per-step success signal [T, N] (1.0 / 0.0)
+    and its length: the signal at its last step ("last") or at any of its steps ("ever"),
+    as `playground.tasks.base.fold_success` decides step by step."""
+    T, N = signal.shape
+    hit = signal > 0.5
+    if mode == "last":
+        return hit[lengths - 1, np.arange(N)]
+    alive = np.arange(T)[:, None] < lengths[None, :]
+    return np.any(hit & alive, axis=0)
+
+
+def summarize(roll: Rollout, metrics: Mapping[str, str] = (),
+              success: str | None = None) -> tuple[list[dict], dict]:
     """Per-episode rows and the aggregate (means over each episode's alive steps, then episodes).
 
     `metrics` ({summary key: env metric}, the env's `summary_metrics`) names the task's
     metrics to report: each row holds them under the metric's name, the summary under its
-    key (None when the rollout lacks the metric).
+    key (None when the rollout lacks the metric). `success` (the env's `success_mode`;
+    None: the task defines none) adds `success` to each row and `success_rate` to the
+    summary, from the rollout's `success` metric.
     """
     T, N = roll.reward.shape
     metrics = dict(metrics)
@@ -127,15 +143,23 @@ def summarize(roll: Rollout, metrics: Mapping[str, str] = ()) -> tuple[list[dict
             if name in roll.metrics}
     terms = {k.removeprefix("reward/"): per_episode(v) for k, v in roll.metrics.items()
              if k.startswith("reward/")}
+    succeeded = None
+    if success is not None:
+        from playground.tasks.base import SUCCESS_METRIC  # jax: play imports this module first
+
+        succeeded = episode_successes(roll.metrics[SUCCESS_METRIC], lengths, success)
     rows = []
     for i in range(N):
         row = {"episode": i, "return": float(returns[i]), "length": int(lengths[i]),
                "survived": bool(not terminated[i])}
+        if succeeded is not None:
+            row["success"] = bool(succeeded[i])
         row.update({name: float(values[i]) for name, values in task.items()})
         rows.append(row)
     summary = {
         "episodes": N,
         "survival_rate": float(1.0 - terminated.mean()),
+        **({} if succeeded is None else {"success_rate": float(succeeded.mean())}),
         "mean_episode_length": float(lengths.mean()),
         "mean_return": float(returns.mean()),
         **{key: float(np.mean(task[name])) if name in task else None
@@ -150,9 +174,10 @@ def summarize(roll: Rollout, metrics: Mapping[str, str] = ()) -> tuple[list[dict
 def episode_line(row: dict) -> str:
     """One episode's row as the line play and sim2sim print."""
     extra = "".join(f"  {k} {v:.3f}" for k, v in row.items()
-                    if k not in ("episode", "return", "length", "survived"))
+                    if k not in ("episode", "return", "length", "survived", "success"))
+    outcome = "" if "success" not in row else ("  success" if row["success"] else "  no success")
     return (f"episode {row['episode']}: return {row['return']:.2f}  length {row['length']}  "
-            f"{'survived' if row['survived'] else 'fell'}{extra}")
+            f"{'survived' if row['survived'] else 'fell'}{outcome}{extra}")
 
 
 # --------------------------------------------------------------------------- outputs

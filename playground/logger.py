@@ -1,4 +1,4 @@
-"""Run logging: console lines, progress bar, metrics.jsonl, wandb, learning curve."""
+"""Run logging: console lines, progress bar, metrics.jsonl, TensorBoard, wandb, learning curve."""
 
 from __future__ import annotations
 
@@ -34,12 +34,19 @@ def _wandb_mode(mode: str) -> str:
 
 
 class RunLogger:
-    """Writes every logged row to metrics.jsonl (always), console, wandb and a progress bar."""
+    """Writes every logged row to metrics.jsonl (always), console, TensorBoard event files
+    (`run.tensorboard`), wandb and a progress bar; `finish` draws the learning curve."""
 
     def __init__(self, run_dir: pathlib.Path, cfg, config_dict: dict, total_env_steps: int,
                  initial_env_steps: int = 0):
         self.run_dir = pathlib.Path(run_dir)
         self.jsonl = open(self.run_dir / "metrics.jsonl", "a", buffering=1)
+        self.last_env_steps = initial_env_steps
+        self.events = None
+        if cfg.run.tensorboard:
+            from playground.tb_events import EventWriter
+
+            self.events = EventWriter(self.run_dir, resumed_at=initial_env_steps or None)
         self.wandb_run = None
         if cfg.run.wandb.enabled:
             import wandb  # imported lazily: slow, and only needed when enabled
@@ -65,6 +72,9 @@ class RunLogger:
         clean = {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v))
                  for k, v in row.items()}
         self.jsonl.write(json.dumps(clean) + "\n")
+        self.last_env_steps = int(row["env_steps"])
+        if self.events is not None:
+            self.events.add_row(row)
         if self.wandb_run is not None:
             self.wandb_run.log({k: v for k, v in row.items() if isinstance(v, (int, float))},
                                step=int(row["env_steps"]))
@@ -81,10 +91,19 @@ class RunLogger:
         else:
             print(line, flush=True)
 
+    def finish(self) -> None:
+        """The run's learning curve: learning_curve.png, and the same PNG as TensorBoard's
+        `learning_curve` image at the last logged step."""
+        png = self.run_dir / "learning_curve.png"
+        if plot_learning_curve(self.run_dir / "metrics.jsonl", png) and self.events is not None:
+            self.events.add_png("learning_curve", png, self.last_env_steps)
+
     def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
         self.jsonl.close()
+        if self.events is not None:
+            self.events.close()
         if self.wandb_run is not None:
             self.wandb_run.finish()
 

@@ -27,7 +27,9 @@ The last stdout line is one JSON object: survival_rate (fraction of episodes tha
 terminated), mean_episode_length, mean_return, the task's summary metrics (its env's
 `summary_metrics`), action_rate (sum over joints of the squared action change per step)
 and reward_terms (each weighted reward term per step), all but the first three averaged
-over each episode's alive steps then over episodes (as the trainer's eval/* metrics are).
+over each episode's alive steps then over episodes (as the trainer's eval/* metrics are);
+for a task that defines success (its env's `success_mode`, e.g. the cart-pole) also
+success_rate, the fraction of episodes that succeeded (as eval/success_rate).
 The locomotion tasks report vx_error (|commanded - actual| forward speed of the root in
 the heading frame, m/s, per control step), vx_mean, vy_error, yaw_rate_error (rad/s),
 yaw_rate_mean (the world yaw rate reached, rad/s) and foot_slip (mean horizontal speed of
@@ -248,7 +250,9 @@ def play(args, log=print) -> dict:
             log(f"  step {t}/{steps} ({time.monotonic() - t0:.0f}s)")
 
     roll = run_episodes(env, agent.act, args.episodes, steps, args.seed, args.command, progress)
-    rows, summary = summarize(roll, summary_metrics(env))
+    from playground.tasks.base import success_mode
+
+    rows, summary = summarize(roll, summary_metrics(env), success_mode(env))
     for row in rows:
         log(episode_line(row))
     if args.record:

@@ -102,13 +102,13 @@ def saved_config(values: dict, overrides=(), source: str = "saved config"):
 
 
 def config_file(path: str | os.PathLike, overrides=()):
-    """`saved_config` of a YAML file (a run's or bundle's config.yaml, or any task config)."""
+    """`saved_config` of a YAML or JSON file (a run's or bundle's config.yaml, or any task config)."""
     from playground import config
 
     path = pathlib.Path(os.path.expanduser(str(path)))
     if not path.is_file():
         raise FileNotFoundError(f"config {path}: no such file")
-    return saved_config(config.load_yaml(path), overrides, source=str(path))
+    return saved_config(config.load_config_file(path), overrides, source=str(path))
 
 
 def make_env(cfg):

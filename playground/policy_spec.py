@@ -15,7 +15,12 @@ from typing import Any
 
 import numpy as np
 
-from playground.algorithms.ppo.networks import ACTOR_KEY, NORMALIZER_STD_MIN, SQUASHES
+from playground.algorithms.ppo.networks import (
+    ACTOR_KEY,
+    NORMALIZER_STD_MIN,
+    SQUASHES,
+    algorithm_section,
+)
 from playground.serve.spec import spec_hash
 
 __all__ = ["SPEC_VERSION", "make_actor_spec", "make_policy_spec", "spec_hash"]
@@ -24,12 +29,13 @@ SPEC_VERSION = 1
 
 def make_policy_spec(env, cfg, config_dict: dict, normalizer, provenance: dict) -> dict[str, Any]:
     """Build the spec for `env` trained under `cfg` (plain dict: `config_dict`) with `normalizer`:
-    the actor of PPO's sections (`ppo`, `network`)."""
+    the actor of an on-policy algorithm's sections (its own, e.g. `ppo` or `a2c`, and `network`)."""
+    learner = algorithm_section(cfg)
     return make_actor_spec(
         env, cfg.env.task, config_dict, normalizer, provenance,
         hidden=cfg.network.policy_hidden, activation=cfg.network.activation,
         squash=SQUASHES[cfg.network.distribution],
-        normalize=bool(cfg.ppo.normalize_observations), obs_clip=float(cfg.ppo.obs_clip))
+        normalize=bool(learner.normalize_observations), obs_clip=float(learner.obs_clip))
 
 
 def make_actor_spec(env, task: str, config_dict: dict, normalizer, provenance: dict, *,

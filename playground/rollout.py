@@ -17,11 +17,14 @@ import jax.numpy as jnp
 from flax import struct
 
 from playground.tasks import wrappers
-from playground.tasks.base import Env, State
+from playground.tasks.base import SUCCESS_METRIC, Env, State, fold_success, success_mode
 
-#: unroll metrics that are counts (summed over the rollout); the others are means
+#: unroll metrics that are counts (summed over the rollout); the others are means.
+#: episode_success_sum: only for a task that defines success (`Env.success_mode`)
 SUMMED_METRICS = ("episode_return_sum", "episode_length_sum", "episodes", "terminations",
-                  "nan_resets")
+                  "nan_resets", "episode_success_sum")
+#: env metrics that are not logged as per-step means (counted or folded per episode instead)
+_NOT_AVERAGED = ("nan_resets", SUCCESS_METRIC)
 
 
 @struct.dataclass
@@ -44,11 +47,16 @@ class EpisodeStats:
 
     returns: jax.Array
     lengths: jax.Array
+    #: the episode's success so far (`fold_success`); None for a task without success
+    successes: jax.Array | None = None
 
 
-def init_episode_stats(num_envs: int) -> EpisodeStats:
+def init_episode_stats(num_envs: int, env: Env | None = None) -> EpisodeStats:
+    """Zeros for `num_envs` fresh episodes; with `env` given, also their success when the
+    task defines success (an algorithm passes its env so `unroll` can count successes)."""
     zeros = jnp.zeros((num_envs,), jnp.float32)
-    return EpisodeStats(returns=zeros, lengths=zeros)
+    tracked = env is not None and success_mode(env) is not None
+    return EpisodeStats(returns=zeros, lengths=zeros, successes=zeros if tracked else None)
 
 
 def metric_name(env_key: str) -> str:
@@ -70,9 +78,15 @@ def unroll(env: Env, policy: Policy, env_state: State, episode: EpisodeStats, ke
     Returns (env_state, episode, Transition [T, B], metrics, observed), where metrics are
     summed (SUMMED_METRICS) or averaged over the unroll, and `observed` holds each
     observer's [T, B] records (a tuple, in `observers` order). `train_episode_length`
-    > 0 ends training episodes after that many steps as bootstrapped time limits.
+    > 0 ends training episodes after that many steps as bootstrapped time limits. For a
+    task that defines success, `episode_success_sum` counts the episodes that ended
+    successful (`episode` must come from `init_episode_stats(num_envs, env)`).
     """
     num_envs = env_state.done.shape[0]
+    mode = success_mode(env)
+    if mode is not None and episode.successes is None:
+        raise ValueError(f"{type(env).__name__} defines success: make the episode stats with "
+                         "init_episode_stats(num_envs, env)")
     key, key_fresh = jax.random.split(key)
     fresh = wrappers.reset_batch(env, key_fresh, num_envs)  # episodes for envs that finish
 
@@ -105,10 +119,16 @@ def unroll(env: Env, policy: Policy, env_state: State, episode: EpisodeStats, ke
             "episodes": jnp.sum(done),
             "terminations": jnp.sum(transition.termination),
             **{metric_name(k): jnp.mean(v) for k, v in nstate.metrics.items()
-               if k != "nan_resets"},
+               if k not in _NOT_AVERAGED},
             "nan_resets": jnp.sum(nstate.metrics["nan_resets"]),
         }
-        episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done))
+        successes = None
+        if mode is not None:
+            successes = fold_success(mode, episode.successes, nstate.metrics[SUCCESS_METRIC])
+            step_metrics["episode_success_sum"] = jnp.sum(successes * done)
+            successes = successes * (1.0 - done)
+        episode = EpisodeStats(returns=returns * (1.0 - done), lengths=lengths * (1.0 - done),
+                               successes=successes)
         # observers see the pre-reset nstate, so a recorded (s, s') never spans a reset
         observed = tuple(observe(env_state, nstate) for observe in observers)
         return (wrappers.autoreset(nstate, fresh), episode), (transition, step_metrics, observed)
@@ -125,28 +145,34 @@ def make_evaluator(env: Env, num_envs: int, act: Callable[[Any, dict], jax.Array
     """evaluate(carry, key) -> eval/* means over `num_envs` fresh episodes of up to the env's
     episode length, acting with `act(carry, obs)` (deterministic).
 
-    eval/episode_reward, eval/episode_length, eval/survival_rate (never terminated), and
-    each task metric averaged over the steps an episode was alive.
+    eval/episode_reward, eval/episode_length, eval/survival_rate (never terminated), each
+    task metric averaged over the steps an episode was alive, and, for a task that defines
+    success (`Env.success_mode`), eval/success_rate (the fraction of successful episodes).
     """
+    mode = success_mode(env)
 
     def evaluate(carry, key: jax.Array) -> dict:
         state = wrappers.reset_batch(env, key, num_envs)
-        metric_names = tuple(k for k in state.metrics if k != "nan_resets")
+        metric_names = tuple(k for k in state.metrics if k not in _NOT_AVERAGED)
         zeros = jnp.zeros((num_envs,), jnp.float32)
 
         def one_step(c, _):
-            state, alive, fell, ret, length, sums = c
+            state, alive, fell, ret, length, sums, success = c
             nstate = wrappers.step_batch(env, state, act(carry, state.obs))
             ret = ret + nstate.reward * alive
             length = length + alive
             sums = {k: sums[k] + nstate.metrics[k] * alive for k in metric_names}
+            if mode is not None:  # an ended episode keeps the success it ended with
+                folded = fold_success(mode, success, nstate.metrics[SUCCESS_METRIC])
+                success = jnp.where(alive > 0.0, folded, success)
             terminated = nstate.done * (1.0 - nstate.info["truncation"])
             fell = jnp.maximum(fell, terminated * alive)
             alive = alive * (1.0 - nstate.done)
-            return (nstate, alive, fell, ret, length, sums), None
+            return (nstate, alive, fell, ret, length, sums, success), None
 
-        init_c = (state, zeros + 1.0, zeros, zeros, zeros, {k: zeros for k in metric_names})
-        (_, _, fell, ret, length, sums), _ = jax.lax.scan(
+        init_c = (state, zeros + 1.0, zeros, zeros, zeros, {k: zeros for k in metric_names},
+                  zeros if mode is not None else None)
+        (_, _, fell, ret, length, sums, success), _ = jax.lax.scan(
             one_step, init_c, None, length=int(env.episode_length)
         )
         out = {
@@ -154,6 +180,8 @@ def make_evaluator(env: Env, num_envs: int, act: Callable[[Any, dict], jax.Array
             "eval/episode_length": jnp.mean(length),
             "eval/survival_rate": 1.0 - jnp.mean(fell),
         }
+        if mode is not None:
+            out["eval/success_rate"] = jnp.mean(success)
         per_step = jnp.maximum(length, 1.0)
         for k in metric_names:
             out[f"eval/{metric_name(k)}"] = jnp.mean(sums[k] / per_step)

@@ -28,10 +28,11 @@ import jax.numpy as jnp
 import numpy as np
 from jax.extend import core as jax_core
 
-from playground import checkpoint, config, distributed, provenance, rollout, runs
+from playground import checkpoint, config, distributed, provenance, rollout, runs, tb_events
 from playground.algorithms.registry import get_algorithm, load
-from playground.logger import RunLogger, plot_learning_curve
+from playground.logger import RunLogger
 from playground.rewards.base import make_reward_plugins
+from playground.tasks.base import success_mode
 from playground.tasks.registry import get_task
 
 
@@ -48,6 +49,8 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
     if episodes > 0:
         row["train/episode_reward"] = float(m["episode_return_sum"].sum() / episodes)
         row["train/episode_length"] = float(m["episode_length_sum"].sum() / episodes)
+        if "episode_success_sum" in m:  # a task that defines success
+            row["train/success_rate"] = float(m["episode_success_sum"].sum() / episodes)
     row["train/episodes"] = episodes
     row["train/termination_rate"] = float(m["terminations"].sum() / max(episodes, 1.0))
     row["train/nan_resets"] = float(m["nan_resets"].sum())
@@ -58,6 +61,15 @@ def aggregate_chunk(metrics: dict[str, np.ndarray]) -> dict[str, float]:
             continue
         row[k if "/" in k else f"train/{k}"] = float(v.mean())  # reward/*, task/* as named
     return row
+
+
+def check_keep_best_by(cfg, env) -> None:
+    """ConfigError (one line) when run.keep_best_by ranks by a success rate `env`'s task
+    does not define (known only once the env is built: a Playground env may or may not)."""
+    if cfg.run.keep_best_by == "success_rate" and success_mode(env) is None:
+        raise config.ConfigError(
+            f"run.keep_best_by=success_rate: task {cfg.env.task!r} defines no success "
+            "(no eval/success_rate to rank by); use run.keep_best_by=return")
 
 
 def make_mesh(cfg, num_envs: int) -> jax.sharding.Mesh:
@@ -124,6 +136,9 @@ class _SilentLogger:
 
     def advance(self, env_steps: int) -> None:
         del env_steps
+
+    def finish(self) -> None:
+        pass
 
     def close(self) -> None:
         pass
@@ -225,6 +240,7 @@ class Run:
         self.entry = get_task(cfg.env.task)
         self.env = self.entry.make_env(cfg)
         config.validate_reward_weights(cfg, self.env.reward_terms)
+        check_keep_best_by(cfg, self.env)
         for warning in getattr(self.env, "model_warnings", []):
             self.log(f"warning: {warning}")
         self.config_dict = config.to_dict(cfg)
@@ -247,6 +263,7 @@ class Run:
         self.mesh = make_mesh(cfg, self.derived.num_envs)
         self.num_devices = int(self.mesh.devices.size)
         self.provenance["devices"] = self.num_devices
+        self.provenance["device_platform"] = self.mesh.devices.flat[0].platform
         self.provenance["processes"] = jax.process_count()
         self.shardings = carry_shardings(self.mesh, self.abstract_carry, self.derived.num_envs,
                                          self.algorithm.batched_fields)
@@ -416,12 +433,19 @@ class Run:
                     f"--resume: the run trained with {before} {key} and this one has {now}; "
                     f"an exact resume needs the same count ({setting})"
                 )
+        platform = self.provenance["device_platform"]
+        if history.get("device_platform", platform) != platform:  # unrecorded before run.device
+            raise config.ConfigError(
+                f"--resume: the run trained on {history['device_platform']} and this one runs on "
+                f"{platform}; an exact resume needs the same platform (run.device, --device)")
         restored = self.restore(steps_dir, step, sharded=True)
         dropped = 0
         if self.is_primary:
             if self.cfg.run.discard_later_steps:  # refused without it (runs.check_resume_step)
                 self.log(runs.discard_later_steps(run_dir, step) or "nothing to discard")
             dropped = runs.truncate_metrics(run_dir, step)
+            # the event files too (TensorBoard's step is env steps), whether or not it is on now
+            tb_events.truncate_events(run_dir, step * self.derived.env_steps_per_iteration)
             config.save_config(self.config_dict, run_dir / "config.yaml")
             history.setdefault("resumes", []).append(
                 {"from_iteration": step, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -460,8 +484,9 @@ class Run:
         wall_before = float(row.get("wall_time", 0.0))
         final_eval: dict[str, float] = {}
         if iteration >= total:
+            budget = "run.env_steps (--steps)" if cfg.run.env_steps is not None else "its num_iterations"
             self.log(f"nothing to do: the run is at iteration {iteration} of {total} "
-                     "(raise its num_iterations to train on)")
+                     f"(raise {budget} to train on)")
             return RunResult(run_dir=run_dir, steps_dir=steps_dir, last_row=row,
                              final_eval=final_eval, carry=carry, wall_time=0.0, compile_time=0.0)
         self.log("compiling the training step and evaluation (cached after the first run) ...")
@@ -469,7 +494,8 @@ class Run:
         self.log(f"compiled in {self.compile_time:.1f}s")
 
         saver = checkpoint.Checkpointer(steps_dir, keep=int(cfg.run.keep_checkpoints),
-                                        keep_best=int(cfg.run.keep_best))
+                                        keep_best=int(cfg.run.keep_best),
+                                        best_by=str(cfg.run.keep_best_by))
         for name in saver.removed_leftovers:
             self.log(f"removed {steps_dir / name} (a save interrupted by a kill)")
         logger = (RunLogger(run_dir, cfg, self.config_dict, derived.total_env_steps,
@@ -523,11 +549,10 @@ class Run:
                 reason = self.algorithm.stop_reason(carry)
                 if reason:
                     raise TrainingError(f"{reason}; last good checkpoint under {steps_dir}")
+            logger.finish()
         finally:
             saver.close()
             logger.close()
-        if self.is_primary:
-            plot_learning_curve(run_dir / "metrics.jsonl", run_dir / "learning_curve.png")
         wall = time.monotonic() - t_start
         self.log(f"done: {row.get('env_steps', 0):,} env steps in {wall:.1f}s "
                  f"(loop {time.monotonic() - t_loop:.1f}s, compile {self.compile_time:.1f}s); "

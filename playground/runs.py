@@ -28,6 +28,12 @@ _COMPLETE_MARKER = "_CHECKPOINT_METADATA"
 BEST_NAME = "best"
 #: The logged metric that ranks checkpoints for `run.keep_best` (higher is better).
 BEST_METRIC = "eval/episode_reward"
+#: `run.keep_best_by` -> the logged metrics that rank checkpoints, compared in order (a tie
+#: on the first is broken by the next); higher is better.
+BEST_RANKINGS = {
+    "return": (BEST_METRIC,),
+    "success_rate": ("eval/success_rate", BEST_METRIC),
+}
 #: Files of a complete step that a restore reads: without one, orbax fails with its own
 #: internal message ("Metadata file ... does not exist", "Error opening zarr driver").
 REQUIRED_FILES = (
@@ -116,18 +122,37 @@ def newest_restorable_step(steps_dir: pathlib.Path, warn: Callable[[str], None] 
     return None
 
 
+def best_score(metrics: dict[str, Any], by: str = "return") -> tuple[float, ...] | None:
+    """The rank of a step's logged row under `run.keep_best_by` = `by` (BEST_RANKINGS):
+    its metrics in order, compared as a tuple; None when the row lacks one (or one is not
+    a finite number)."""
+    values = tuple(metrics.get(name) for name in BEST_RANKINGS[by])
+    if all(isinstance(v, (int, float)) and math.isfinite(v) for v in values):
+        return tuple(float(v) for v in values)
+    return None
+
+
+def keep_best_by(steps_dir: pathlib.Path, step: int) -> str:
+    """The `run.keep_best_by` saved with one step ("return" for runs from before the key)."""
+    return str(read_config(steps_dir, step).get("run", {}).get("keep_best_by", "return"))
+
+
 def best_step(steps_dir: pathlib.Path, warn: Callable[[str], None] | None = None) -> int:
-    """The restorable step with the highest logged BEST_METRIC (the newest among equals):
-    the one `run.keep_best` keeps. FileNotFoundError (one line) when no step has it."""
+    """The restorable step ranked best by the run's `run.keep_best_by` (as saved with its
+    newest step; `best_score`), the newest among equals: the one `run.keep_best` keeps.
+    FileNotFoundError (one line) when no step logged what ranks it."""
+    steps = restorable_steps(steps_dir, warn)
+    by = keep_best_by(steps_dir, steps[-1]) if steps else "return"
     scored = []
-    for step in restorable_steps(steps_dir, warn):
-        value = read_metrics(steps_dir, step).get(BEST_METRIC)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            scored.append((float(value), step))
+    for step in steps:
+        score = best_score(read_metrics(steps_dir, step), by)
+        if score is not None:
+            scored.append((score, step))
     if not scored:
         raise FileNotFoundError(
             f"{pathlib.Path(steps_dir).parent}/{BEST_NAME}: no checkpoint step logged "
-            f"{BEST_METRIC} (steps carry it when an eval ran at their iteration)")
+            f"{' and '.join(BEST_RANKINGS[by])} (run.keep_best_by={by}; steps carry it when "
+            "an eval ran at their iteration)")
     return max(scored)[1]
 
 
@@ -141,7 +166,7 @@ def find_step(path: str | os.PathLike, checkpoint_dir: str | os.PathLike | None 
 
     `path` is a run directory (`<checkpoint_dir>/<run>`), its `checkpoints/`
     directory, one step directory (`.../checkpoints/<iteration>`), `<run dir>/best`
-    (the step `run.keep_best` keeps: the highest logged `eval/episode_reward`), or
+    (the step `run.keep_best` keeps, ranked by `run.keep_best_by`: `best_step`), or
     `latest`: the newest step of any run under `checkpoint_dir`. A directory and
     `latest` resolve to their newest step that restores; a damaged step
     (`step_problem`) is named in one `warn` line (default: stderr) and skipped.

@@ -31,8 +31,9 @@ the MuJoCo state by the env's own `after_physics`. Its deploy contract must equa
 spec's. Domain randomization is off: the nominal model is simulated. A non-finite MuJoCo
 state ends its episode as a fall.
 
-Printed: a line per episode (return, length, fell or survived, the task's summary
-metrics), then one JSON line with play.py's metrics (survival_rate, mean_return, the
+Printed: a line per episode (return, length, fell or survived, success where the task
+defines it, the task's summary metrics), then one JSON line with play.py's metrics
+(survival_rate, success_rate where the task defines success, mean_return, the
 task's `summary_metrics` such as vx_error, ...; same definitions, `playground.episodes`)
 plus falls, missed_deadlines, holds, fallbacks, server errors and the round trip time.
 `--video` (alias `--render`, the older name) writes episode 0 as an mp4, as play.py does;
@@ -459,6 +460,9 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
     t0 = time.monotonic()
     logs, step_times = [], []
     metrics = summary_metrics(env)
+    from playground.tasks.base import success_mode
+
+    success = success_mode(env)
     for i in range(args.episodes):
         before = dict(client.counters)
         t_ep = time.perf_counter()
@@ -467,10 +471,10 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
         step_times.append((time.perf_counter() - t_ep) / len(episode.reward))
         logs.append(episode)
         missed = sum(client.counters[k] - before[k] for k in ("timeouts", "unreachable"))
-        (row,), _ = summarize(to_rollout([episode]), metrics)
+        (row,), _ = summarize(to_rollout([episode]), metrics, success)
         log(f"{episode_line({**row, 'episode': i})}  missed {missed}  "
             f"({time.monotonic() - t0:.0f}s)")
-    rows, summary = summarize(to_rollout(logs), metrics)
+    rows, summary = summarize(to_rollout(logs), metrics, success)
     if args.video:
         length = len(logs[0].qpos)
         info = write_video(args.video, env, np.stack(logs[0].qpos)[:length], args.video_hw)

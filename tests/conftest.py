@@ -74,3 +74,36 @@ def save_initial_checkpoint():
         return carry, run
 
     return save
+
+
+@pytest.fixture(scope="session")
+def logged_scalars():
+    """logged_scalars(run_dir) -> (tensorboard, jsonl): {tag: [(step, value), ...]} read
+    back from the run's event files (in the order TensorBoard reads them) and from its
+    metrics.jsonl (step = env_steps), each value as the repr of its float32 (what
+    TensorBoard keeps; exact, and NaN equals NaN), so the two compare with ==."""
+    import json
+
+    import numpy as np
+
+    from playground import tb_events
+
+    def read(run_dir: pathlib.Path):
+        tensorboard: dict[str, list] = {}
+        for path in tb_events.event_files(run_dir):
+            for event in tb_events.read_events(path):
+                for value in event.summary.value:
+                    if value.WhichOneof("value") == "simple_value":
+                        tensorboard.setdefault(value.tag, []).append(
+                            (event.step, str(np.float32(value.simple_value))))
+        jsonl: dict[str, list] = {}
+        for line in (pathlib.Path(run_dir) / "metrics.jsonl").read_text().splitlines():
+            row = json.loads(line)
+            for key, value in row.items():
+                if key != tb_events.STEP_KEY and (isinstance(value, (int, float))
+                                                  or value in ("nan", "inf", "-inf")):
+                    jsonl.setdefault(key, []).append(
+                        (row[tb_events.STEP_KEY], str(np.float32(float(value)))))
+        return tensorboard, jsonl
+
+    return read

@@ -64,6 +64,29 @@ def test_keeps_the_newest_k_and_the_best_n_together(tmp_path):
     assert checkpoint.read_metrics(tmp_path / "ck", 2)[checkpoint.BEST_METRIC] == 50.0
 
 
+#: (eval/success_rate, eval/episode_reward) logged at each step; None: not evaluated
+HISTORY = {1: (0.5, 900.0), 2: (0.75, 300.0), 3: (0.75, 100.0), 4: None, 5: (0.25, 990.0),
+           6: (0.5, 10.0)}
+
+
+@pytest.mark.parametrize("by, best", [("success_rate", 2), (None, 5)])
+def test_keep_best_ranks_by_success_rate_with_ties_broken_by_return(tmp_path, by, best):
+    """By success rate, steps 2 and 3 tie at 0.75 and the older 2 has the higher return: 2
+    is kept (beside the newest two, 5 and 6) and is RUN/best. By return (the default; a run
+    saved before run.keep_best_by existed: None) 5 (990) is, one of the newest anyway."""
+    run_dir = tmp_path / "run"
+    saver = checkpoint.Checkpointer(run_dir / checkpoint.STEPS_DIRNAME, keep=2, keep_best=1,
+                                    best_by=by or "return")
+    config = {"run": {"keep_best_by": by}} if by else {"run": {}}
+    for step, logged in HISTORY.items():
+        row = {"iteration": step} | ({} if logged is None else {
+            "eval/success_rate": logged[0], checkpoint.BEST_METRIC: logged[1]})
+        saver.save(step, _carry(), config, {}, row)
+    saver.close()
+    assert checkpoint.complete_steps(run_dir / checkpoint.STEPS_DIRNAME) == sorted({best, 5, 6})
+    assert checkpoint.find_step(run_dir / "best")[1] == best
+
+
 def test_opening_a_run_removes_leftovers_of_a_killed_save(tmp_path):
     saver = checkpoint.Checkpointer(tmp_path / "ck")
     saver.save(1, _carry(), {}, {}, {"iteration": 1})

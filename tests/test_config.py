@@ -609,7 +609,7 @@ def test_every_registered_task_has_a_yaml():
 
 def test_humanoid_yaml_is_the_defaults_plus_reward_weights():
     """The production recipe is the defaults: its YAML states only the reward weights."""
-    written = config.load_yaml(ROOT / "configs" / "humanoid_walk.yaml")
+    written = config.load_config_file(ROOT / "configs" / "humanoid_walk.yaml")
     assert set(written) == {"env", "reward_weights", "quick_verify"}
     assert written["env"] == {"task": "humanoid_walk"}
     cfg = config.to_dict(resolved())

@@ -65,3 +65,30 @@ def test_rows_and_lines_hold_the_declared_metrics_only():
     rows, s = episodes.summarize(roll, {"speed_error": "vx_error"})
     assert s["speed_error"] == 0.5 and rows[0]["vx_error"] == 0.5
     assert episodes.episode_line(rows[0]) == "episode 0: return 2.00  length 2  survived  vx_error 0.500"
+
+
+def test_success_is_read_as_each_episode_ended():
+    """Three episodes of up to 4 steps, the success signal per step:
+    ep 0: 1, 0 then terminated at step 2 (succeeds, then fails): "last" no, "ever" yes;
+    ep 1: 0, 0, 0, 1 and truncated at step 4: yes under both;
+    ep 2: 0, 1 then terminated at step 2 with the signal (reached the goal and stopped),
+          the signal 1 again at step 3 after its end, which must not count: yes under both
+          ("ever" would say yes anyway; "last" reads step 2, not the later steps).
+    "last": 2 / 3; "ever": 3 / 3; without a mode (a task without success) no key at all."""
+    signal = np.array([[1, 0, 0], [0, 0, 1], [1, 0, 1], [1, 1, 1]], float)
+    done = np.array([[0, 0, 0], [1, 0, 1], [0, 0, 0], [0, 1, 0]], float)
+    truncation = np.array([[0, 0, 0], [0, 0, 0], [0, 0, 0], [0, 1, 0]], float)
+    roll = _rollout(np.ones((4, 3)), done, truncation, np.zeros((4, 3)), np.zeros((4, 3, 1)))
+    roll.metrics["success"] = signal
+    expected = {"last": [False, True, True], "ever": [True, True, True]}
+    for mode, rate in (("last", 2 / 3), ("ever", 1.0)):
+        rows, s = episodes.summarize(roll, success=mode)
+        assert [r["success"] for r in rows] == expected[mode], mode
+        assert s["success_rate"] == pytest.approx(rate), mode
+    assert [r["survived"] for r in rows] == [False, True, False]
+    rows, s = episodes.summarize(roll)
+    assert "success_rate" not in s and "success" not in rows[0]
+    last_rows, _ = episodes.summarize(roll, success="last")
+    assert episodes.episode_line(last_rows[0]) == ("episode 0: return 2.00  length 2  fell  "
+                                                   "no success")
+    assert episodes.episode_line(last_rows[1]).endswith("length 4  survived  success")

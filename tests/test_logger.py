@@ -8,7 +8,7 @@ from playground import logger
 
 
 def _cfg(wandb=False):
-    return ConfigDict({"run": {"progress": False, "wandb": {
+    return ConfigDict({"run": {"progress": False, "tensorboard": False, "wandb": {
         "enabled": wandb, "project": "playground-test", "entity": None, "mode": "offline"}}})
 
 

@@ -65,6 +65,7 @@ def test_zero_agent_floor_record_and_video(tmp_path):
     assert s["action_rate"] == 0.0
     assert abs(s["vx_mean"]) < 0.05 and s["vx_error"] == pytest.approx(0.3, abs=0.05)
     assert set(s["reward_terms"]) >= {"tracking_lin_vel", "feet_phase", "alive"}
+    assert "success_rate" not in s  # the humanoid defines no success: no fake 0.0
     assert "episode 1: return" in proc.stdout
 
     with np.load(record) as r:
@@ -100,6 +101,11 @@ def test_random_agent_cartpole():
     s = _summary(proc)
     assert s["episodes"] == 3 and s["action_rate"] > 0.0
     assert "vx_error" not in s  # the task declares no locomotion metrics
+    # the cart-pole defines success: each episode line says it, the JSON line counts them
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("episode ")]
+    succeeded = sum("  success" in line for line in lines)
+    assert len(lines) == 3 and sum("  no success" in line for line in lines) == 3 - succeeded
+    assert s["success_rate"] == pytest.approx(succeeded / 3)
 
 
 @pytest.mark.slow  # trains 4 iterations of a small cart-pole (its own program)

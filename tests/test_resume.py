@@ -89,7 +89,7 @@ def _assert_trees_bitwise_equal(a, b, what: str):
 
 
 @pytest.mark.slow
-def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path):
+def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path, logged_scalars):
     # the reference saves nothing until the end: no save can have touched its episodes
     straight = _start(SMALL + ["--checkpoint-dir", str(tmp_path), "--set", "run.name=straight",
                                "--set", "run.checkpoint_every=0"], tmp_path)
@@ -107,6 +107,10 @@ def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path)
     steps = runs.complete_steps(killed_dir / runs.STEPS_DIRNAME)
     assert killed_at < ITERATIONS and steps and steps[-1] < killed_at, (killed_at, steps)
     resumed_from = steps[-1]
+    # as a run from before run.device recorded its platform: provenance's "platform" is the OS
+    provenance = json.loads((killed_dir / "provenance.json").read_text())
+    assert provenance.pop("device_platform") == "cpu" and provenance["platform"].startswith("Linux")
+    (killed_dir / "provenance.json").write_text(json.dumps(provenance))
 
     out = _finish(_start(["--resume", str(killed_dir), "--checkpoint-dir", str(tmp_path)],
                          tmp_path))
@@ -134,6 +138,10 @@ def test_killed_then_resumed_run_is_bitwise_the_run_that_never_stopped(tmp_path)
     rows = [json.loads(line) for line in (killed_dir / "metrics.jsonl").read_text().splitlines()]
     walls = [row["wall_time"] for row in rows]
     assert walls == sorted(walls), walls
+    # TensorBoard shows those rows, each once: the killed session's steps past the
+    # checkpoint were cut from its event file at the resume
+    tensorboard, jsonl = logged_scalars(killed_dir)
+    assert tensorboard == jsonl
 
 
 @pytest.mark.slow
@@ -219,7 +227,7 @@ def _tree_bytes(root: pathlib.Path) -> dict[str, bytes | None]:
 
 
 @pytest.mark.slow
-def test_an_older_step_resumes_only_by_moving_the_later_steps_aside(tmp_path):
+def test_an_older_step_resumes_only_by_moving_the_later_steps_aside(tmp_path, logged_scalars):
     """`--resume <run>/checkpoints/<older step>` would overwrite (or collide with) the later
     steps and cut their rows: refused before any work, unless --discard-later-steps, which
     moves them into <run>/discarded-<time>/ and then recomputes the same steps exactly."""
@@ -259,3 +267,5 @@ def test_an_older_step_resumes_only_by_moving_the_later_steps_aside(tmp_path):
     assert "config.yaml" in os.listdir(discarded) and "provenance.json" in os.listdir(discarded)
     saved = json.loads((run_dir / runs.STEPS_DIRNAME / "16" / "config" / "metadata").read_text())
     assert saved["run"]["discard_later_steps"] is False  # an action of that resume, not the run's
+    tensorboard, jsonl = logged_scalars(run_dir)  # the event files were cut at step 8 too
+    assert tensorboard == jsonl

@@ -17,7 +17,7 @@ def _run(args, cwd, timeout=600):
 
 
 @pytest.mark.slow
-def test_verify_passes_and_leaves_a_complete_run(tmp_path):
+def test_verify_passes_and_leaves_a_complete_run(tmp_path, logged_scalars):
     proc = _run(["--verify", "--checkpoint-dir", str(tmp_path), "--set", "run.name=v"], tmp_path)
     lines = proc.stdout.strip().splitlines()
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
@@ -32,6 +32,8 @@ def test_verify_passes_and_leaves_a_complete_run(tmp_path):
     prov = json.loads((run_dir / "provenance.json").read_text())
     assert prov["mjcf_sha256"] == spec["robot_xml_sha256"]
     assert "ppo:" in (run_dir / "config.yaml").read_text()
+    tensorboard, jsonl = logged_scalars(run_dir)  # TensorBoard: every row, at its env steps
+    assert tensorboard == jsonl and "eval/survival_rate" in tensorboard
 
 
 @pytest.mark.slow
@@ -80,6 +82,8 @@ BAD_INPUT = [
     (["--num-envs", "6", "--set", "ppo.num_minibatches=4", "--set", "ppo.unroll_length=3"],
      "not divisible"),  # batch not divisible
     (["--task", "nope"], "unknown task 'nope'"),  # unknown task
+    (["--algorithm", "a2cc"], "unknown algorithm 'a2cc' (did you mean 'a2c'?)"),
+    (["--steps", "0"], "run.env_steps must be >= 1"),  # an empty env-step budget
     (["--resume", "{tmp}/no-such-run"], "no such file or directory"),  # bad --resume path
     (["--resume", "{tmp}/runs/old-run", "--num-envs", "32"],
      "ppo.num_envs cannot change when resuming"),  # incompatible resume

@@ -54,7 +54,7 @@ def test_a_warm_start_takes_params_and_normalizer_and_starts_the_rest_fresh(sour
     assert _leaves(carry.env_state) == _leaves(fresh.env_state)
     # the source's statistics, not a fresh normalizer's zeros
     assert any(np.any(np.asarray(x) != 0) for x in jax.tree_util.tree_leaves(trained.normalizer.mean))
-    assert config.load_yaml(run_dir / "config.yaml")["run"]["init_from"] == str(tmp / "source")
+    assert config.load_config_file(run_dir / "config.yaml")["run"]["init_from"] == str(tmp / "source")
     history = json.loads((run_dir / "provenance.json").read_text())
     assert history["init_from"] == {"checkpoint": str(tmp / "source" / "checkpoints" / "8"),
                                     "iteration": 8}

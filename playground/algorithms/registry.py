@@ -61,6 +61,12 @@ register(AlgorithmEntry(
     description="proximal policy optimization (clipped surrogate, GAE), on-policy",
 ))
 register(AlgorithmEntry(
+    name="a2c",
+    config="playground.algorithms.a2c.config:SECTIONS",
+    factory="playground.algorithms.a2c.learner:make_a2c",
+    description="synchronous advantage actor-critic (GAE, one gradient step per unroll), on-policy",
+))
+register(AlgorithmEntry(
     name="sac",
     config="playground.algorithms.sac.config:SECTIONS",
     factory="playground.algorithms.sac.learner:make_sac",

@@ -5,18 +5,21 @@ The package is split by job:
   fields.py   the types of the tree (Field, Section, FreeForm, Partial), type and range checks;
   schema.py   the schema of a run, assembled from the sections its task and algorithm
               declare (registries) plus the run loop's `run`; lookups, defaults, merging;
-  load.py     YAML files, `--set` and the shortcut flags, resolution, saved configs, resume;
+  load.py     YAML and JSON files, `--set` and the shortcut flags, resolution, saved configs,
+              resume; layout.py maps JSON files in the runtime/env/policy/algorithm layout;
   derive.py   `derive(cfg)`: derived values and the checks that span several keys;
   docs.py     docs/config.md and `python -m playground.config --print/--write-docs`.
 
 Precedence (lowest first; a later layer overrides an earlier one key by key):
 
   1. the defaults of the run's sections (listed in docs/config.md);
-  2. one YAML file: `--config PATH`, or, when no `--config` is given, the
+  2. the task's defaults for the run's algorithm (`TaskEntry.algorithm_defaults`);
+  3. one YAML or JSON file: `--config PATH`, or, when no `--config` is given, the
      registry YAML (configs/<task>.yaml) of the task named by the final value of
-     `env.task` after the command-line overrides;
-  3. that file's `quick_verify` section, only in `--verify` mode;
-  4. the command line: `--set KEY=VALUE` and the shortcut flags (each is exactly
+     `env.task` after the command-line overrides; the sections of other registered
+     algorithms in it (and in its quick_verify) are skipped;
+  4. that file's `quick_verify` section, only in `--verify` mode;
+  5. the command line: `--set KEY=VALUE` and the shortcut flags (each is exactly
      one `--set`), applied in the order given, so the last one wins.
 
 `env.task` and `algorithm.name` are read first, through the same layers; their
@@ -48,6 +51,7 @@ from playground.config.fields import (
     print_error,
     widths_at_least,
 )
+from playground.config.layout import Computed
 from playground.config.load import (
     REMOVED_KEYS,
     SHORTCUTS,
@@ -55,7 +59,7 @@ from playground.config.load import (
     apply_overrides,
     build_arg_parser,
     from_saved,
-    load_yaml,
+    load_config_file,
     parse_set,
     parse_sets,
     resolve,
@@ -72,10 +76,10 @@ from playground.config.schema import (
 )
 
 __all__ = [
-    "REMOVED_KEYS", "SHORTCUTS", "Check", "ConfigError", "Derived", "Field", "FreeForm",
+    "REMOVED_KEYS", "SHORTCUTS", "Check", "Computed", "ConfigError", "Derived", "Field", "FreeForm",
     "Partial", "Schedule", "Section", "Shortcut", "apply_overrides", "assemble",
     "at_least", "build_arg_parser", "check_whole_multiple", "default_config", "derive",
-    "from_saved", "greater_than", "in_range", "load_yaml", "lower_at_least", "main",
+    "from_saved", "greater_than", "in_range", "load_config_file", "lower_at_least", "main",
     "parse_set", "parse_sets", "print_error", "resolve", "resolve_config", "resumable_keys",
     "resume_changes", "save_config", "schema_markdown", "schema_of", "to_dict",
     "validate_reward_weights", "widths_at_least",

@@ -55,9 +55,10 @@ class Derived:
     env_steps_per_iteration: int = _doc("env steps of one iteration (the algorithm's, e.g. "
                                         "ppo.num_envs * ppo.unroll_length)")
     iterations_per_chunk: int = _doc("iterations per jitted chunk (see below)")
-    num_chunks: int = _doc("ceil(num_iterations / iterations_per_chunk)")
-    total_iterations: int = _doc("the algorithm's num_iterations, run exactly (idle tail in the "
-                                 "last chunk)")
+    num_chunks: int = _doc("ceil(total_iterations / iterations_per_chunk)")
+    total_iterations: int = _doc("the algorithm's num_iterations, or ceil(run.env_steps / "
+                                 "env_steps_per_iteration) when run.env_steps is set; run "
+                                 "exactly (idle tail in the last chunk)")
     eval_every_chunks: int = _doc("chunks between evaluations (0 = never)")
     checkpoint_every_chunks: int = _doc("chunks between checkpoints (0 = only at the end)")
     total_env_steps: int = _doc("total_iterations * env_steps_per_iteration")
@@ -152,6 +153,12 @@ def derive(cfg: ml_collections.ConfigDict) -> Derived:
 
     steps, iterations = plan.env_steps_per_iteration, plan.num_iterations
     notes = []
+    if run.env_steps is not None:
+        iterations = math.ceil(run.env_steps / steps)  # at least the budget asked for
+        rounded = (f" -> {iterations * steps} (rounded up to whole iterations)"
+                   if iterations * steps != run.env_steps else "")
+        notes.append(f"run.env_steps {run.env_steps}{rounded}: {iterations} iterations of "
+                     f"{steps} env steps ({plan.num_iterations_key} is not used)")
     per_chunk = max(1, math.floor(run.log_every / steps + 0.5))  # round half up
     per_chunk = min(per_chunk, iterations)
     if per_chunk * steps != run.log_every:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from playground.algorithms import registry as algorithms
 from playground.config.derive import Derived, derive
 from playground.config.fields import ConfigError, FreeForm, Partial, Section, type_name
+from playground.config.layout import ENV_CFG_PREFIX, RUN_LOOP_KEYS, Computed, algorithm_keys
 from playground.config.load import SHORTCUTS, _dump_yaml, _resolve_args, build_arg_parser
 from playground.config.schema import (
     ALGORITHM,
@@ -81,6 +82,9 @@ def _task_markdown(entry) -> list[str]:
     sections = {"env": Section(env.doc, {"task": TASK_FIELD, **env.fields}), **sections}
     lines = [f"### Task `{entry.name}`", "", f"{entry.description}. Sections: "
              + ", ".join(f"`{key}`" for key in sections) + f" (`{entry.config}`).", ""]
+    for algorithm, values in dict(load_ref(entry.algorithm_defaults)).items():
+        lines += [f"Its defaults for `{algorithm}` runs (`{entry.algorithm_defaults}`):", "",
+                  "```yaml", *_dump_yaml(values).splitlines(), "```", ""]
     return lines + _sections_markdown(sections, 4)
 
 
@@ -93,6 +97,60 @@ def _algorithm_markdown(entry) -> list[str]:
         lines += ["Its derived values (`derive(cfg).algorithm`):", ""]
         lines += [f"- `{name}`: {doc}" for name, doc in derived.items()] + [""]
     return lines + _sections_markdown(sections, 4)
+
+
+def _layout_rows(table: dict) -> list[str]:
+    rows = []
+    for theirs, rule in table.items():
+        if isinstance(rule, Computed):
+            ours = f"`{rule.key}`" if rule.key else "(none)"
+            rows.append(f"| `{theirs}` | {ours} | {_cell(rule.doc)} |")
+        else:
+            rows.append(f"| `{theirs}` | `{rule}` | the same value |")
+    return rows
+
+
+def layout_markdown() -> list[str]:
+    """The JSON files section: format, the trainer layout and its mapping onto our keys."""
+    lines = [
+        "## JSON files and the trainer layout",
+        "",
+        "`--config x.json` is read as JSON (by the `.json` suffix), anywhere a YAML file is",
+        "taken (train.py, `python -m playground.config`, play.py's and sim2sim.py's",
+        "`--config`); a syntax error is one line `x.json:LINE:COLUMN: invalid JSON: ...`",
+        "(exit 2), a duplicate key names its dotted path. A JSON file in our own layout",
+        "(the sections below) means what the same YAML means.",
+        "",
+        "A file (JSON or YAML) in the trainer layout of JSON-configured trainers such as",
+        "EmbodiChain's, `{\"runtime\": {...}, \"env\": {\"id\", \"cfg\"}, \"policy\": {\"name\",",
+        "\"cfg\", \"actor\", \"critic\"}, \"algorithm\": {\"name\", \"cfg\"}}`, is mapped onto our",
+        "keys by the table below (playground/config/layout.py; the algorithm's rows are its",
+        "config module's `TRAINER_LAYOUT`). Its keys are read for the task and algorithm it",
+        "names (`env.id`, `algorithm.name`). A key with no row is refused with one line",
+        "naming it and the keys its section maps; a value with no meaning here (e.g.",
+        "`runtime.headless: false`, `env.cfg.obs_mode: \"rgb\"`, a batch size that does not",
+        "divide an iteration) is refused with one line naming our key. Sections of our own",
+        "layout (e.g. `reward_weights`) may sit beside the four; a key set both ways must",
+        "agree. Env steps become iterations with the file's own iteration size,",
+        "`env.cfg.num_envs x runtime.rollout_steps` (that trainer's `rollout_steps` are steps",
+        "per env), so `eval_freq`, `save_freq` and `batch_size` need both in the same file.",
+        "`policy.actor.network_cfg.*` is read as `policy.actor.*` (the same for the critic).",
+        "",
+        "| their key | our key | value |",
+        "|---|---|---|",
+        *_layout_rows(RUN_LOOP_KEYS),
+        f"| `{ENV_CFG_PREFIX}<key>` (any other) | `env.<key>` | the same value; the task's own "
+        "env keys (e.g. `episode_length`, `action_scale`) |",
+        "",
+    ]
+    for entry in algorithms.ALGORITHMS.values():
+        table = algorithm_keys(entry.name)
+        lines += [f"Algorithm `{entry.name}`" + (":" if table else ": maps none of them "
+                                                 "(set its keys by their names)."), ""]
+        if table:
+            lines += ["| their key | our key | value |", "|---|---|---|",
+                      *_layout_rows(table), ""]
+    return lines
 
 
 def schema_markdown() -> str:
@@ -109,7 +167,7 @@ def schema_markdown() -> str:
         "reads (e.g. playground/tasks/locomotion/config.py). A run's config holds the run",
         "loop's sections plus those of its task (`env.task`) and algorithm (`algorithm.name`);",
         "a key that neither reads is an error (exit 2) naming the closest valid key, as are",
-        "wrong types. YAML files in `configs/` give values; `--set KEY=VALUE` overrides any key.",
+        "wrong types. YAML (or JSON) files give values; `--set KEY=VALUE` overrides any key.",
         "The resolved config is locked, saved next to every checkpoint, and reloads with",
         "`--config <run>/config.yaml`.",
         "",
@@ -118,12 +176,21 @@ def schema_markdown() -> str:
         "Lowest first; a later layer overrides an earlier one key by key:",
         "",
         "1. the defaults of the run's sections (the tables below);",
-        "2. one YAML file: `--config PATH`, or, when no `--config` is given,",
+        "2. the task's defaults for the run's algorithm, where it has some (its registry",
+        "   entry's `algorithm_defaults`, listed with each task below: e.g. the cart-pole's",
+        "   tuned A2C hyperparameters);",
+        "3. one YAML or JSON file: `--config PATH`, or, when no `--config` is given,",
         "   `configs/<task>.yaml` of the task named by the final value of `env.task`",
         f"   after the command-line overrides (default: `{tasks.DEFAULT_TASK}`);",
-        "3. that file's `quick_verify` section, only with `--verify`;",
-        "4. the command line: `--set` and the shortcuts below, in the order given",
+        "4. that file's `quick_verify` section, only with `--verify`;",
+        "5. the command line: `--set` and the shortcuts below, in the order given",
         "   (the last one wins).",
+        "",
+        "A YAML file (and its `quick_verify`) may hold sections for several algorithms: a",
+        "section that another registered algorithm declares and the run's does not is",
+        "skipped, so `--algorithm a2c` reads a PPO recipe's `env`, `network` and `run` but",
+        "not its `ppo` section. Any other unknown section or key is an error, and `--set`",
+        "of another algorithm's key is refused.",
         "",
         "`env.task` and `algorithm.name` are read first, through the same layers; their",
         "sections then make the schema that every key is checked against. A YAML file may",
@@ -148,9 +215,12 @@ def schema_markdown() -> str:
         lines.append(f"| `{flag}` | `--set {shortcut.key}={shortcut.value or shortcut.metavar}` |")
     lines += [
         "",
-        "`--config PATH` picks the YAML file; `--verify` applies its `quick_verify` section.",
-        "`python -m playground.config --print [flags]` prints the resolved config.",
+        "`--config PATH` picks the YAML or JSON file; `--verify` applies its `quick_verify`",
+        "section. `python -m playground.config --print [flags]` prints the resolved config.",
+        "`--device` (`run.device`) is applied by train.py before jax starts a backend; it",
+        "prints `device: <platform> x<count>` at start (docs/training.md).",
         "",
+        *layout_markdown(),
         "## Derived values",
         "",
         "`derive(cfg)` computes these once, before compiling, and rejects impossible",
@@ -162,6 +232,11 @@ def schema_markdown() -> str:
     for field in dataclasses.fields(Derived):
         lines.append(f"- `{field.name}`: {field.metadata['doc']}")
     lines += [
+        "",
+        "`run.env_steps` (`--steps N`) is an env-step budget for any algorithm: the run does",
+        "`ceil(N / env_steps_per_iteration)` iterations in place of the algorithm's",
+        "num_iterations, so a budget that is not a whole number of iterations is rounded up",
+        "(at least N env steps; the console prints the rounding as a `note:`).",
         "",
         "Training runs in jitted chunks of `iterations_per_chunk = max(1, round(run.log_every /",
         "env_steps_per_iteration))` iterations (at most the algorithm's iterations, e.g.",

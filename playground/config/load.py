@@ -1,10 +1,11 @@
-"""Loading: YAML files, `--set` overrides and shortcuts, resolution, saved configs, resume."""
+"""Loading: YAML and JSON files, `--set` overrides and shortcuts, resolution, saved configs, resume."""
 
 from __future__ import annotations
 
 import argparse
 import copy
 import dataclasses
+import json
 import pathlib
 import re
 import typing
@@ -15,6 +16,7 @@ import ml_collections
 import yaml
 
 from playground import runs
+from playground.config import layout
 from playground.config.fields import ConfigError, Field, Partial, Section, check_field
 from playground.config.schema import (
     RUN,
@@ -23,12 +25,13 @@ from playground.config.schema import (
     algorithm_entry,
     assemble,
     defaults,
-    foreign_sections,
     locked,
     lookup,
     merge,
+    other_algorithm_sections,
     plain,
     resumable_keys,
+    run_defaults,
     schema_of,
     selection,
     task_entry,
@@ -112,8 +115,48 @@ def _parse_yaml(text: str, source: str) -> Any:
         raise ConfigError(f"{source}: invalid YAML: {error}") from None
 
 
-def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
-    """The YAML mapping in `path` (empty file: {}), unchecked against the schema."""
+def _parse_json(text: str, source: str) -> Any:
+    """JSON text -> values; a syntax error names `source`:line:column, a duplicate key its path."""
+    duplicates: list[tuple[dict, str]] = []
+
+    def pairs(items):
+        mapping: dict[str, Any] = {}
+        for key, value in items:
+            if key in mapping and not duplicates:
+                duplicates.append((mapping, key))
+            mapping[key] = value
+        return mapping
+
+    try:
+        data = json.loads(text, object_pairs_hook=pairs)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}:{error.lineno}:{error.colno}: invalid JSON: {error.msg}") from None
+    if duplicates:
+        mapping, key = duplicates[0]
+        raise ConfigError(f"{source}: duplicate key {_path_of(data, mapping) + key!r}")
+    return data
+
+
+def _path_of(data: Any, target: dict, prefix: str = "") -> str | None:
+    """The dotted path ("a.b.", "" at the top) of the mapping `target` inside `data`."""
+    if data is target:
+        return prefix
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(
+        data, list) else ()
+    for key, value in items:
+        found = _path_of(value, target, f"{prefix}{key}.")
+        if found is not None:
+            return found
+    return None
+
+
+def load_config_file(path: str | pathlib.Path) -> dict[str, Any]:
+    """The mapping of config sections in a YAML or (by its .json suffix) JSON file.
+
+    A file in the trainer layout of JSON-configured trainers (`runtime` / `env: {id, cfg}` /
+    `policy` / `algorithm: {name, cfg}`) is mapped onto our keys (`layout.translate`). The
+    result is not yet checked against the schema (`resolve` does that).
+    """
     path = pathlib.Path(path)
     try:
         text = path.read_text()
@@ -121,15 +164,16 @@ def load_yaml(path: str | pathlib.Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {path}") from None
     except OSError as error:
         raise ConfigError(f"cannot read config file {path}: {error.strerror}") from None
-    data = _parse_yaml(text, str(path))
-    if data is None:  # empty or only comments: never silently the schema's defaults
+    is_json = path.suffix.lower() == ".json"
+    data = _parse_json(text, str(path)) if is_json else _parse_yaml(text, str(path))
+    if data is None and not is_json:  # empty or only comments: never the schema's defaults
         raise ConfigError(f"{path}: the config file is empty (nothing but comments or "
                           "whitespace); refusing to train on the schema's defaults")
     if not isinstance(data, dict):
         raise ConfigError(
             f"{path}: the top level must be a mapping of config sections, got {type(data).__name__}"
         )
-    return data
+    return layout.translate(data, str(path)) if layout.is_trainer_layout(data) else data
 
 
 def save_config(cfg: ml_collections.ConfigDict | dict, path: str | pathlib.Path) -> None:
@@ -217,14 +261,11 @@ def apply_overrides(
 
 
 def _without_sections(data: dict, names: set[str]) -> dict:
-    """A file's mapping less the top-level sections `names`, also under its quick_verify."""
-    def strip(layer):
-        return {k: v for k, v in layer.items() if k not in names} if isinstance(layer, dict) else layer
-
-    data = strip(data)
-    if "quick_verify" in data:
-        data["quick_verify"] = strip(data["quick_verify"])
-    return data
+    """A recipe (and its quick_verify) less the top-level sections `names`."""
+    kept = {key: value for key, value in data.items() if key not in names}
+    if isinstance(kept.get("quick_verify"), dict):
+        kept["quick_verify"] = _without_sections(kept["quick_verify"], names)
+    return kept
 
 
 def _layer(root: Section, values: dict, layer: dict, source: str) -> dict:
@@ -374,7 +415,8 @@ def resolve(
     overrides: Sequence[tuple[str, Any]] = (),
     verify: bool = False,
 ) -> ml_collections.ConfigDict:
-    """The locked config: defaults < YAML < quick_verify (if verify) < overrides in order.
+    """The locked config: defaults < the task's defaults for the algorithm < the YAML or JSON
+    file (less other algorithms' sections) < quick_verify (if verify) < overrides in order.
 
     `env.task` and `algorithm.name` are read first (from the same layers, in the same
     order); their sections make the schema that every other key is checked against.
@@ -385,6 +427,7 @@ def resolve(
         chosen = _override_selection(overrides)
         task, algorithm = selection(chosen)
         task_entry(task)
+        algorithm_entry(algorithm)
         run_line = _run_overrides(overrides)
     except ConfigError as error:
         raise ConfigError(f"command line: {error}") from None
@@ -395,14 +438,14 @@ def resolve(
         source = str(config_path.relative_to(registry.PROJECT_ROOT))
     else:
         source = str(config_path)
-    data = load_yaml(config_path)
+    data = load_config_file(config_path)
     quick = data.get("quick_verify") if verify else None
     task, algorithm = selection(_selected(data, quick, chosen))
     task_entry(task)
     algorithm_entry(algorithm)
-    data = _without_sections(data, foreign_sections(algorithm))
     root = assemble(task, algorithm)
-    values = _layer(root, defaults(root), data, source)
+    data = _without_sections(data, other_algorithm_sections(root))
+    values = _layer(root, run_defaults(task, algorithm), data, source)
     if verify:
         values = merge(root, values, values["quick_verify"])
     try:  # checked against the run's own task and algorithm, whichever layer chose them
@@ -432,11 +475,18 @@ class Shortcut:
 
 SHORTCUTS = (
     Shortcut("--task", "env.task", "NAME", help="task from the registry"),
+    Shortcut("--algorithm", "algorithm.name", "NAME",
+             help="algorithm from the registry (ppo, a2c, ...)"),
+    Shortcut("--steps", "run.env_steps", "N",
+             help="env-step budget for any algorithm (rounded up to whole iterations)"),
     Shortcut("--num-envs", "ppo.num_envs", "N"),
     Shortcut("--num-iterations", "ppo.num_iterations", "N"),
     Shortcut("--seed", "run.seed", "N"),
+    Shortcut("--device", "run.device", "DEVICE",
+             help="cpu, gpu, or auto (the GPU when this jax has CUDA and sees one, else CPU)"),
     Shortcut("--checkpoint-dir", "run.checkpoint_dir", "DIR"),
     Shortcut("--no-wandb", "run.wandb.enabled", None, "false"),
+    Shortcut("--no-tensorboard", "run.tensorboard", None, "false"),
     Shortcut("--enable-amp", "amp.enabled", None, "true"),
     Shortcut("--amp-weight", "amp.weight", "W"),
     Shortcut("--resume", "run.resume", "PATH", help='continue a run: run dir, step dir or "latest"'),
@@ -464,7 +514,7 @@ class _OverrideAction(argparse.Action):
 def build_arg_parser() -> argparse.ArgumentParser:
     """--config, --set (repeatable), the shortcuts, and --verify."""
     parser = argparse.ArgumentParser(
-        description="Train a policy. Values: schema defaults < YAML < quick_verify "
+        description="Train a policy. Values: schema defaults < YAML or JSON file < quick_verify "
         "(--verify) < --set and shortcuts, in command-line order. See docs/config.md.",
         allow_abbrev=False,
     )
@@ -472,7 +522,7 @@ def build_arg_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--config",
         metavar="PATH",
-        help="YAML file (default: configs/<task>.yaml of the final env.task)",
+        help="YAML or JSON (.json) file (default: configs/<task>.yaml of the final env.task)",
     )
     parser.add_argument(
         "--verify",

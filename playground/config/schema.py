@@ -10,6 +10,7 @@ This module knows no task and no algorithm by name; the registries hold them.
 
 from __future__ import annotations
 
+import copy
 import difflib
 import functools
 import importlib
@@ -48,6 +49,12 @@ RUN = Section(
     {
         "seed": Field(int, 0, "root random seed"),
         "name": Field(str, None, "null: <task>-<timestamp>", optional=True),
+        "env_steps": Field(
+            int, None, "env-step budget for any algorithm (--steps): ceil(env_steps / env "
+            "steps per iteration) iterations, rounded up to whole iterations, in place of the "
+            "algorithm's num_iterations; null: the algorithm's num_iterations",
+            optional=True, check=at_least(1), resumable=True,
+        ),
         "log_every": Field(int, 100000, "env steps between console lines",
                           check=at_least(1), resumable=True),
         "eval_every": Field(int, 50, "iterations between evaluations (0 = never)",
@@ -60,8 +67,15 @@ RUN = Section(
         "keep_checkpoints": Field(int, 3, "most recent checkpoints kept", check=at_least(1),
                                   resumable=True),
         "keep_best": Field(
-            int, 1, "also keep this many best checkpoints by eval/episode_reward (0: none)",
+            int, 1, "also keep this many best checkpoints, ranked by run.keep_best_by "
+            "(0: none); <run dir>/best names the best",
             resumable=True,
+        ),
+        "keep_best_by": Field(
+            str, "return", "what ranks checkpoints for keep_best: return "
+            "(eval/episode_reward) or success_rate (eval/success_rate, ties broken by "
+            "eval/episode_reward; only for a task that defines success)",
+            choices=("return", "success_rate"), resumable=True,
         ),
         "checkpoint_dir": Field(str, "checkpoints", "root directory of run directories",
                                 resumable=True),
@@ -87,6 +101,12 @@ RUN = Section(
             "states, iteration and AMP start fresh; networks and observation/action "
             "layout must match)",
             optional=True,
+        ),
+        "device": Field(
+            str, "auto", "platform to train on: cpu; gpu (exit 2 when this jax has no CUDA "
+            "backend); auto: the GPU when this jax has CUDA and sees one, else the CPU (or "
+            "what JAX_PLATFORMS names). A resume must run on the platform it trained on",
+            choices=("auto", "cpu", "gpu"), resumable=True,
         ),
         "devices": Field(
             int, 0, "data-parallel devices of each process: 0 = all local devices, "
@@ -125,6 +145,11 @@ RUN = Section(
             "~/.cache/playground/jax",
             "persistent XLA compilation cache directory (null disables)",
             optional=True,
+            resumable=True,
+        ),
+        "tensorboard": Field(
+            bool, True, "write TensorBoard event files into the run directory (scalars: "
+            "every metrics.jsonl row at step = env_steps; the learning curve image at the end)",
             resumable=True,
         ),
         "wandb": Section(
@@ -179,20 +204,39 @@ def task_entry(task: str, source: str = "env.task") -> tasks.TaskEntry:
 
 
 def algorithm_entry(name: str, source: str = "algorithm.name") -> algorithms.AlgorithmEntry:
-    """The registry entry of algorithm `name`; ConfigError (one line) when unknown."""
+    """The registry entry of algorithm `name`; ConfigError (one line, naming the closest
+    registered algorithm) when unknown."""
     try:
         return algorithms.get_algorithm(name)
-    except KeyError as error:
-        raise ConfigError(f"{source}: {error.args[0]}") from None
+    except KeyError:
+        known = sorted(algorithms.ALGORITHMS)
+        close = difflib.get_close_matches(str(name), known, n=1, cutoff=0.0)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        raise ConfigError(f"{source}: unknown algorithm {name!r}{hint}; registered: "
+                          f"{', '.join(known)}") from None
 
 
-def foreign_sections(algorithm: str) -> set[str]:
-    """Sections that registered algorithms other than `algorithm` declare and it does not
-    (e.g. `ppo` and `network` for a run of `sac`): a recipe file may tune several
-    algorithms, and a run reads the sections of its own."""
-    ours = set(load_ref(algorithm_entry(algorithm).config))
-    return {name for entry in algorithms.ALGORITHMS.values() if entry.name != algorithm
-            for name in load_ref(entry.config)} - ours
+def task_algorithm_defaults(task: str, algorithm: str) -> dict:
+    """The partial config that `task` gives runs of `algorithm` ({} when none), a copy."""
+    return copy.deepcopy(dict(load_ref(task_entry(task).algorithm_defaults)).get(algorithm, {}))
+
+
+def run_defaults(task: str, algorithm: str) -> dict[str, Any]:
+    """The defaults of a run: its sections' defaults < the task's defaults for its algorithm."""
+    root = assemble(task, algorithm)
+    try:
+        values = merge(root, defaults(root), task_algorithm_defaults(task, algorithm))
+    except ConfigError as error:
+        raise ConfigError(f"task {task}'s defaults for {algorithm}: {error}") from None
+    values["env"]["task"], values["algorithm"]["name"] = task, algorithm
+    return values
+
+
+def other_algorithm_sections(root: Section) -> set[str]:
+    """The sections that registered algorithms declare and the run of `root` does not have:
+    a recipe may hold them for other algorithms (they are skipped, not errors)."""
+    declared = {name for entry in algorithms.ALGORITHMS.values() for name in load_ref(entry.config)}
+    return declared - set(root.fields)
 
 
 def assemble(task: str, algorithm: str) -> Section:
@@ -360,11 +404,10 @@ def locked(values: dict[str, Any]) -> ml_collections.ConfigDict:
 
 def default_config(task: str | None = None, algorithm: str | None = None
                    ) -> ml_collections.ConfigDict:
-    """A new locked ConfigDict of every default of a run (default task and algorithm)."""
+    """A new locked ConfigDict of every default of a run (default task and algorithm): its
+    sections' defaults, then the task's defaults for the algorithm."""
     task, algorithm = selection({"env": {"task": task}, "algorithm": {"name": algorithm}})
-    values = defaults(assemble(task, algorithm))
-    values["env"]["task"], values["algorithm"]["name"] = task, algorithm
-    return locked(values)
+    return locked(run_defaults(task, algorithm))
 
 
 def plain(section: Section, values: Any, root: Section | None = None) -> dict[str, Any]:

@@ -3,7 +3,9 @@
 A cart on a rail carries a hinged pole that starts near upright. The policy pushes the
 cart; each step that the pole stays up pays the `balance` term, and the episode
 terminates once the pole leans past `MAX_POLE_ANGLE` or the cart leaves the rail
-(`MAX_CART_POS`), so a bad policy gets short episodes and little return.
+(`MAX_CART_POS`), so a bad policy gets short episodes and little return. An episode
+succeeds when it reaches the time limit with the pole within `env.success_threshold` of
+upright (`success_mode = "last"`: the per-step signal read at the episode's last step).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import jax
 import jax.numpy as jnp
 import mujoco
 
-from playground.tasks.base import Env, State
+from playground.tasks.base import SUCCESS_METRIC, Env, State
 from playground.tasks.mjx_compat import mjx
 
 XML_PATH = pathlib.Path(__file__).resolve().parent / "assets" / "cartpole.xml"
@@ -42,12 +44,15 @@ class CartpoleBalance(Env):
 
     Reads from the config: `env.episode_length`, `env.ctrl_dt`, `env.sim_dt`,
     `env.action_scale` (multiplies the action before it becomes the motor command, which
-    is then clipped to the actuator's [-1, 1] range) and `reward_weights.balance`
-    (1.0 if absent).
+    is then clipped to the actuator's [-1, 1] range), `env.success_threshold` and
+    `reward_weights.balance` (1.0 if absent).
     """
 
     reward_terms = ("balance",)
     metric_names = ()
+    #: success signal: the pole within success_threshold of upright and the episode not
+    #: terminated; read at the last step, it is 1.0 only at a time limit with the pole up
+    success_mode = "last"
     #: play's summary: none beyond the generic ones (its one reward term, `balance`, is the
     #: measure of how well the pole is held)
     summary_metrics = ()
@@ -58,6 +63,7 @@ class CartpoleBalance(Env):
         self.sim_dt = float(cfg.env.sim_dt)
         self.n_substeps = _substeps(self.ctrl_dt, self.sim_dt)
         self._action_scale = float(cfg.env.action_scale)
+        self._success_threshold = float(cfg.env.success_threshold)
         weights = cfg.get("reward_weights", None) or {}
         self._balance_weight = float(weights.get("balance", 1.0))
 
@@ -94,7 +100,7 @@ class CartpoleBalance(Env):
             obs={"state": obs, "privileged_state": obs},
             reward=zero,
             done=zero,
-            metrics={"reward/balance": zero},
+            metrics={"reward/balance": zero, SUCCESS_METRIC: zero},
             info={
                 "rng": key_next,
                 "step": jnp.zeros((), jnp.int32),
@@ -121,6 +127,7 @@ class CartpoleBalance(Env):
         step = state.info["step"] + 1
         truncated = (step >= self.episode_length) & ~terminated
         done = (terminated | truncated).astype(jnp.float32)
+        success = (jnp.abs(pole_angle) <= self._success_threshold) & ~terminated
 
         obs = self._observe(data)
         return state.replace(
@@ -128,7 +135,7 @@ class CartpoleBalance(Env):
             obs={"state": obs, "privileged_state": obs},
             reward=balance,
             done=done,
-            metrics={"reward/balance": balance},
+            metrics={"reward/balance": balance, SUCCESS_METRIC: success.astype(jnp.float32)},
             info={**state.info, "step": step, "truncation": truncated.astype(jnp.float32)},
         )
 

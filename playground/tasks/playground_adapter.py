@@ -9,7 +9,10 @@ Playground's registry with its default config and maps its State to ours:
     a dict gives its `state` to the actor and its `privileged_state` (or `state` when
     the env has none) to the critic, each flattened to 1-D.
   * reward, done and metrics pass through (Playground's `reward/<term>` metrics become
-    ours); truncation at `episode_length` and `action_repeat` are added here, as brax's
+    ours). An env whose metrics hold `success` (e.g. PandaRobotiqPushCube's, 1.0 at a step that
+    reached the goal) defines success for us: its episode succeeds when that metric is
+    1.0 at any step (`success_mode = "ever"`); an env without it defines none.
+    Truncation at `episode_length` and `action_repeat` are added here, as brax's
     EpisodeWrapper does in Playground's own pipeline.
   * Playground's info (its rng, its per-env carry) and its raw obs ride along under
     `info["playground"]` and `info["playground_obs"]` (some envs read their previous
@@ -59,7 +62,7 @@ import ml_collections
 import numpy as np
 
 from playground.config import ConfigError
-from playground.tasks.base import Env, State
+from playground.tasks.base import SUCCESS_METRIC, Env, State
 from playground.tasks.registry import PLAYGROUND_INSTALL, PLAYGROUND_PREFIX
 
 #: Playground envs whose assets come from MuJoCo Menagerie (cloned from GitHub at first load).
@@ -322,6 +325,8 @@ class PlaygroundEnv(Env):
         self.observation_size = {k: int(v.shape[0]) for k, v in obs.items()}
         self.reward_terms = ()  # Playground weighs its terms itself; reward_weights is refused
         self._metric_keys = tuple(sorted(shapes.metrics))
+        # Playground's success metrics mark the steps that reach the goal: any one counts
+        self.success_mode = "ever" if SUCCESS_METRIC in self._metric_keys else None
 
     # --- model per episode ----------------------------------------------------------
     def _draw_sys(self, key: jax.Array) -> dict[str, jax.Array]:

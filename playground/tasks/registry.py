@@ -39,6 +39,10 @@ class TaskEntry:
     #: reward plug-ins its env can host (`playground.rewards.registry` names); each adds
     #: its config section to this task's runs
     reward_plugins: tuple[str, ...] = ()
+    #: "module:attribute" of {algorithm name: partial config}: this task's defaults for a
+    #: run of that algorithm (e.g. tuned hyperparameters), above the sections' defaults and
+    #: below the YAML; plain values in an import-light module (no algorithm is imported)
+    algorithm_defaults: str = ""
 
     @property
     def config_path(self) -> pathlib.Path:
@@ -65,6 +69,7 @@ TASKS: dict[str, TaskEntry] = {
             config_file="cartpole_balance.yaml",
             factory="playground.tasks.cartpole:make_cartpole_env",
             config="playground.tasks.cartpole_config:SECTIONS",
+            algorithm_defaults="playground.tasks.cartpole_config:ALGORITHM_DEFAULTS",
             description="MJX cart-pole balance: the cheap classic task that learns in a CPU-minute",
         ),
     )

@@ -8,8 +8,11 @@ bootstrap from V(s_T) and what keeps an AMP (s, s') pair from ever spanning a re
 
 from __future__ import annotations
 
+import weakref
+
 import jax
 import jax.numpy as jnp
+from jax.extend import core as jax_core
 
 from playground.tasks.base import Env, State
 
@@ -66,9 +69,29 @@ def reset_batch(env: Env, key: jax.Array, num_envs: int) -> State:
     return _with_nan_metric(jax.vmap(env.reset)(jax.random.split(key, num_envs)))
 
 
+_STEP_JAXPRS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _traced_step(env: Env, state: State, action: jax.Array):
+    """`env.step` for one env as a function replaying its jaxpr, traced once per env and
+    input signature: tracing MJX's Python dominates start-up, and the training unroll and
+    the evaluator step the same env (the replay emits the same operations)."""
+    leaves, treedef = jax.tree_util.tree_flatten((state, action))
+    one = tuple(jax.ShapeDtypeStruct(x.shape[1:], x.dtype, weak_type=getattr(x, "weak_type", False))
+                for x in leaves)
+    signature = (treedef, tuple((x.shape, x.dtype, x.weak_type) for x in one))
+    cache = _STEP_JAXPRS.setdefault(env, {})
+    if signature not in cache:
+        closed, out_shape = jax.make_jaxpr(lambda *xs: env.step(*jax.tree_util.tree_unflatten(treedef, xs)),
+                                           return_shape=True)(*one)
+        cache[signature] = (jax_core.jaxpr_as_fun(closed), jax.tree_util.tree_structure(out_shape))
+    replay, out_tree = cache[signature]
+    return lambda s, a: jax.tree_util.tree_unflatten(out_tree, replay(*jax.tree_util.tree_leaves((s, a))))
+
+
 def step_batch(env: Env, state: State, action: jax.Array) -> State:
     """Step every env once (no reset); non-finite envs are ended by `guard_non_finite`."""
-    return guard_non_finite(jax.vmap(env.step)(state, action))
+    return guard_non_finite(jax.vmap(_traced_step(env, state, action))(state, action))
 
 
 def autoreset(state: State, fresh: State) -> State:

@@ -15,6 +15,7 @@ import pytest
 from playground.tasks.cartpole import MAX_POLE_ANGLE, OBSERVATION_NAMES, make_cartpole_env
 
 EPISODE_LENGTH = 20
+SUCCESS_THRESHOLD = 0.2  # rad
 NUM_ENVS = 4
 # u = K . obs from an LQR of the linearized cart-pole (2 substeps of 0.01 s, gear 10):
 # the task is solvable by a linear policy on [cart_pos, ., pole_sin, cart_vel, pole_ang_vel].
@@ -28,6 +29,7 @@ def _config(**reward_weights):
             "ctrl_dt": 0.02,
             "sim_dt": 0.01,
             "action_scale": 1.0,
+            "success_threshold": SUCCESS_THRESHOLD,
         }
     }
     if reward_weights:
@@ -66,8 +68,9 @@ def _check_state(state, env, batch=()):
     assert state.obs["state"].dtype == jnp.float32
     assert state.reward.shape == batch and state.reward.dtype == jnp.float32
     assert state.done.shape == batch and state.done.dtype == jnp.float32
-    assert set(state.metrics) == {"reward/balance"}
+    assert set(state.metrics) == {"reward/balance", "success"}
     assert state.metrics["reward/balance"].shape == batch
+    assert state.metrics["success"].shape == batch
     assert set(state.info) == {"rng", "step", "truncation", "sys"}
     assert state.info["sys"] == {}
     assert state.info["step"].shape == batch and state.info["step"].dtype == jnp.int32
@@ -129,6 +132,7 @@ def test_episodes_end_by_termination_or_truncation(env, batched):
     push = np.array([0.0, 1.0, -1.0, 0.0], np.float32)
     first_done = np.zeros(NUM_ENVS, np.int32)
     truncation_at_done = np.zeros(NUM_ENVS, np.float32)
+    success_at_done = np.zeros(NUM_ENVS, np.float32)
     for t in range(1, EPISODE_LENGTH + 1):
         obs = np.asarray(state.obs["state"])
         action = push + np.array([0.0, 0.0, 0.0, 1.0], np.float32) * (obs @ LQR_GAINS)
@@ -140,6 +144,12 @@ def test_episodes_end_by_termination_or_truncation(env, batched):
         newly_done = (done > 0.5) & (first_done == 0)
         first_done[newly_done] = t
         truncation_at_done[newly_done] = truncation[newly_done]
+        success_at_done[newly_done] = np.asarray(state.metrics["success"])[newly_done]
+        # the signal by hand: pole within the threshold and the episode not terminated
+        obs = np.asarray(state.obs["state"])
+        within = np.abs(np.arctan2(obs[:, 2], obs[:, 1])) <= SUCCESS_THRESHOLD
+        terminated = (done > 0.5) & (truncation < 0.5)
+        np.testing.assert_array_equal(state.metrics["success"], within & ~terminated)
         alive = first_done == 0
         assert np.all(np.asarray(state.reward)[alive] > 0.0)
 
@@ -153,6 +163,28 @@ def test_episodes_end_by_termination_or_truncation(env, batched):
     # Surviving envs are truncated exactly at the time limit, and only there.
     np.testing.assert_array_equal(first_done[[0, 3]], [EPISODE_LENGTH, EPISODE_LENGTH])
     np.testing.assert_array_equal(truncation_at_done[[0, 3]], [1.0, 1.0])
+    # success ("last"): the signal as the episode ended; the pushed envs fell, the LQR held
+    np.testing.assert_array_equal(success_at_done[1:], [0.0, 0.0, 1.0])
+
+
+def test_the_evaluator_reports_the_success_rate(env):
+    """eval/success_rate through the shared evaluator: the LQR controller holds the pole
+    within the threshold until the time limit in all 4 episodes (1.0); with env 0 to 2
+    pushed right, left, right at full force their poles fall (terminated, signal 0) and only
+    the LQR env 3 succeeds: 1 / 4."""
+    from playground import rollout
+
+    def act(carry, obs):  # carry [2, 4]: the push and the weight of the LQR term per env
+        return (carry[0] + carry[1] * (obs["state"] @ jnp.asarray(LQR_GAINS)))[:, None]
+
+    evaluate = jax.jit(rollout.make_evaluator(env, NUM_ENVS, act))
+    lqr = jnp.array([[0.0, 0.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    out = evaluate(lqr, jax.random.PRNGKey(5))
+    assert float(out["eval/success_rate"]) == 1.0 and float(out["eval/survival_rate"]) == 1.0
+    pushed = jnp.array([[1.0, -1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 1.0]])
+    out = evaluate(pushed, jax.random.PRNGKey(5))
+    assert float(out["eval/success_rate"]) == 0.25 and float(out["eval/survival_rate"]) == 0.25
+    assert "eval/task/success" not in out  # the signal is folded per episode, not averaged
 
 
 def test_zero_action_falls_before_a_long_time_limit(env, single):

@@ -201,6 +201,7 @@ def test_env_playground_overrides_reach_playground_config(cartpole_env):
     assert env.ctrl_dt == pytest.approx(2 * env.pg_env.dt)
     assert env.observation_size == {"state": 5, "privileged_state": 5} and env.action_size == 1
     assert env.pg_config.vision_config.cam_res == (32, 48)  # a nested key; its tuple type kept
+    assert env.success_mode is None  # its metrics hold no `success`: it defines none
 
 
 @needs_playground
@@ -300,6 +301,42 @@ def test_step_truncates_at_episode_length_and_sums_repeated_rewards(cartpole_env
         state = step(state, action)
     assert int(state.info["step"]) == 25  # the balanced pole never terminates
     assert float(state.done) == 1.0 and float(state.info["truncation"]) == 1.0
+
+
+@needs_playground
+def test_a_playground_env_with_a_success_metric_defines_success(monkeypatch):
+    """A Playground env whose metrics hold `success` (as PandaRobotiqPushCube's do; that one
+    needs Menagerie, so a cart-pole that reports the pole within 0.1 rad stands in,
+    registered through Playground's own registry) defines success "ever" through the adapter."""
+    from mujoco_playground import registry
+    from mujoco_playground._src import dm_control_suite
+    from mujoco_playground._src.dm_control_suite import cartpole
+
+    from playground.tasks.playground_adapter import PlaygroundEnv
+
+    class BalanceWithSuccess(cartpole.Balance):
+        def __init__(self, config=None, config_overrides=None):
+            super().__init__(swing_up=False, sparse=False, config=config,
+                             config_overrides=config_overrides)
+
+        def reset(self, rng):
+            state = super().reset(rng)
+            return state.replace(metrics={**state.metrics, "success": jnp.zeros(())})
+
+        def step(self, state, action):
+            state = super().step(state, action)
+            success = (jnp.abs(state.data.qpos[1]) < 0.1).astype(jnp.float32)
+            return state.replace(metrics={**state.metrics, "success": success})
+
+    name = "CartpoleBalanceWithSuccess"
+    dm_control_suite.register_environment(name, BalanceWithSuccess, cartpole.default_config)
+    monkeypatch.setattr(registry, "ALL_ENVS", (*registry.ALL_ENVS, name))  # read at its import
+    try:
+        env = PlaygroundEnv(_cfg(("env.task", f"playground:{name}")))
+        assert env.success_mode == "ever" and "success" in env._metric_keys
+    finally:
+        dm_control_suite._envs.pop(name)
+        dm_control_suite._cfgs.pop(name)
 
 
 def _gear_randomizer(model, rng):

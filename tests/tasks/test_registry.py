@@ -51,4 +51,4 @@ def test_task_resets_and_steps(task):
 def test_every_task_has_its_yaml():
     for entry in registry.TASKS.values():
         assert entry.config_path.exists(), entry.config_path
-        assert config.load_yaml(entry.config_path)["env"]["task"] == entry.name
+        assert config.load_config_file(entry.config_path)["env"]["task"] == entry.name

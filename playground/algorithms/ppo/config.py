@@ -7,6 +7,7 @@ one iteration does and checks what spans PPO's keys (batch divisibility).
 from __future__ import annotations
 
 from playground.config import (
+    Computed,
     ConfigError,
     Field,
     Schedule,
@@ -97,4 +98,41 @@ def schedule(cfg) -> Schedule:
 #: What `schedule` derives beyond the run loop's values, for docs/config.md.
 DERIVED_DOCS = {
     "minibatch_size": "env steps per minibatch: env_steps_per_iteration / ppo.num_minibatches",
+}
+
+
+def _minibatches(batch_size, steps: int | None) -> int:
+    """The trainer layout's minibatch size -> ppo.num_minibatches of the file's iteration."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ConfigError(f"expects a minibatch size (an int >= 1), got {batch_size!r}")
+    if steps is None:
+        raise ConfigError("a minibatch size needs env.cfg.num_envs and runtime.rollout_steps "
+                          "in the same file; set ppo.num_minibatches instead")
+    if steps % batch_size:
+        raise ConfigError(f"{batch_size} does not divide the {steps} env steps of an iteration "
+                          "(env.cfg.num_envs x runtime.rollout_steps); ppo.num_minibatches "
+                          "must be whole")
+    return steps // batch_size
+
+
+#: The keys of the JSON trainer layout (playground/config/layout.py) that PPO reads.
+TRAINER_LAYOUT = {
+    "runtime.iterations": "ppo.num_iterations",
+    "runtime.rollout_steps": "ppo.unroll_length",
+    "env.cfg.num_envs": "ppo.num_envs",
+    "policy.actor.hidden_sizes": "network.policy_hidden",
+    "policy.critic.hidden_sizes": "network.value_hidden",
+    "policy.actor.activation": "network.activation",
+    "policy.critic.activation": "network.activation",
+    "algorithm.cfg.learning_rate": "ppo.learning_rate",
+    "algorithm.cfg.n_epochs": "ppo.num_epochs",
+    "algorithm.cfg.batch_size": Computed(
+        "ppo.num_minibatches", _minibatches,
+        "env.cfg.num_envs x runtime.rollout_steps / batch_size (a whole number)"),
+    "algorithm.cfg.gamma": "ppo.discount",
+    "algorithm.cfg.gae_lambda": "ppo.gae_lambda",
+    "algorithm.cfg.clip_coef": "ppo.clip_epsilon",
+    "algorithm.cfg.ent_coef": "ppo.entropy_coef",
+    "algorithm.cfg.vf_coef": "ppo.value_loss_coef",
+    "algorithm.cfg.max_grad_norm": "ppo.max_grad_norm",
 }

@@ -1,4 +1,5 @@
-"""PPO math as small pure functions: generalized advantage estimation and the clipped loss.
+"""PPO math as small pure functions: generalized advantage estimation and the clipped loss,
+and the pieces of it every actor-critic loss shares (A2C's too).
 
 Shapes use T for the unroll length and B for the batch of envs; N is a flat minibatch.
 Nothing here knows about networks or the training carry, so each piece is unit-testable
@@ -87,31 +88,58 @@ def compute_ppo_loss(
     total_loss, approx_kl (mean((r - 1) - log r), the k3 estimator of KL(old || new)),
     clip_fraction (share of samples with |r - 1| > eps) and entropy (mean), all [].
     """
-    advantages = jax.lax.stop_gradient(advantages)
-    returns = jax.lax.stop_gradient(returns)
+    advantages = constant_advantages(advantages, normalize_advantages)
     old_log_prob = jax.lax.stop_gradient(old_log_prob)
-    if normalize_advantages:
-        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
 
     log_ratio = new_log_prob - old_log_prob
     ratio = jnp.exp(log_ratio)
     clipped_ratio = jnp.clip(ratio, 1.0 - clip_epsilon, 1.0 + clip_epsilon)
     policy_loss = -jnp.mean(jnp.minimum(ratio * advantages, clipped_ratio * advantages))
 
-    value_loss = value_loss_coef * 0.5 * jnp.mean(jnp.square(returns - new_values))
-    mean_entropy = jnp.mean(entropy)
-    entropy_loss = -entropy_coef * mean_entropy
-    total_loss = policy_loss + value_loss + entropy_loss
+    critic = compute_value_and_entropy_losses(new_values, returns, entropy,
+                                              value_loss_coef=value_loss_coef,
+                                              entropy_coef=entropy_coef)
+    total_loss = policy_loss + critic["value_loss"] + critic["entropy_loss"]
 
     metrics = {
         "policy_loss": policy_loss,
-        "value_loss": value_loss,
-        "entropy_loss": entropy_loss,
+        **critic,
         "total_loss": total_loss,
         "approx_kl": jax.lax.stop_gradient(jnp.mean((ratio - 1.0) - log_ratio)),
         "clip_fraction": jax.lax.stop_gradient(
             jnp.mean((jnp.abs(ratio - 1.0) > clip_epsilon).astype(ratio.dtype))
         ),
-        "entropy": mean_entropy,
     }
     return total_loss, metrics
+
+
+def constant_advantages(advantages: jax.Array, normalize: bool) -> jax.Array:
+    """[N] advantages as a weighting constant (stop-gradiented); with `normalize`,
+    whitened over the batch: (A - mean(A)) / (std(A) + 1e-8)."""
+    advantages = jax.lax.stop_gradient(advantages)
+    if normalize:
+        advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
+    return advantages
+
+
+def compute_value_and_entropy_losses(
+    new_values: jax.Array,
+    returns: jax.Array,
+    entropy: jax.Array,
+    *,
+    value_loss_coef: float,
+    entropy_coef: float,
+) -> dict[str, jax.Array]:
+    """The critic's regression and the entropy bonus of an actor-critic loss, [N] inputs:
+
+        value_loss   = value_loss_coef * 0.5 * mean((returns - new_values)^2)
+        entropy_loss = -entropy_coef * mean(entropy)
+
+    returns are a constant target (stop-gradiented). Returns {value_loss, entropy_loss,
+    entropy (the mean)}, all [].
+    """
+    returns = jax.lax.stop_gradient(returns)
+    value_loss = value_loss_coef * 0.5 * jnp.mean(jnp.square(returns - new_values))
+    mean_entropy = jnp.mean(entropy)
+    return {"value_loss": value_loss, "entropy_loss": -entropy_coef * mean_entropy,
+            "entropy": mean_entropy}

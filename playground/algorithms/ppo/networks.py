@@ -38,11 +38,19 @@ class PPOParams:
     value: Any
 
 
+def algorithm_section(cfg):
+    """The config section of the run's algorithm, named after it (`algorithm.name`: `ppo`,
+    `a2c`): every algorithm built on these networks keeps `normalize_observations` and
+    `obs_clip` there, so a checkpoint's policy loads without knowing which one trained it."""
+    return cfg[cfg.algorithm.name]
+
+
 def make_networks(cfg, observation_size: dict[str, int], action_size: int):
     """brax `PPONetworks` for this config (policy on `state`, value on `privileged_state`)."""
-    if cfg.ppo.normalize_observations:
+    section = algorithm_section(cfg)
+    if section.normalize_observations:
         preprocess = functools.partial(
-            running_statistics.normalize, max_abs_value=float(cfg.ppo.obs_clip)
+            running_statistics.normalize, max_abs_value=float(section.obs_clip)
         )
     else:
         preprocess = brax_types.identity_observation_preprocessor

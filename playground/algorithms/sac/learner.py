@@ -126,7 +126,7 @@ class SAC:
             replay=replay_lib.init_replay(self.num_envs, self.rows_per_env,
                                           self.env.observation_size, self.env.action_size),
             env_state=wrappers.reset_batch(self.env, key_env, self.num_envs),
-            episode=rollout.init_episode_stats(self.num_envs),
+            episode=rollout.init_episode_stats(self.num_envs, self.env),
             key=key_run,
             iteration=jnp.zeros((), jnp.int32),
             bad_updates=jnp.zeros((), jnp.int32),
