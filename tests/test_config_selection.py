@@ -101,8 +101,9 @@ def test_task_defaults_per_algorithm_sit_between_the_sections_and_the_yaml(toy_t
     assert (ppo.learning_rate, ppo.entropy_coef, ppo.num_envs) == (0.25, 0.2, 2048)
     assert config.default_config("toy_defaults", "a2c").a2c.learning_rate == 0.5
     assert config.default_config("toy_defaults", "a2c").a2c.discount == 0.5
-    # another algorithm's key on the command line is still an error
-    with pytest.raises(config.ConfigError, match="has no section 'ppo'"):
+    # another algorithm's key on the command line is still an error, naming the run's own
+    with pytest.raises(config.ConfigError, match="has no section 'ppo'.*did you mean "
+                                                 "'a2c.learning_rate'"):
         config.resolve(recipe, [("algorithm.name", "a2c"), ("ppo.learning_rate", 0.1)])
 
 

@@ -326,6 +326,8 @@ def lookup(root: Section, dotted_key: str) -> Node:
         if isinstance(node, Partial):
             node = partial_schema(root)
         if not isinstance(node, Section) or part not in node.fields:
+            if depth == 0 and part in other_algorithm_sections(root):
+                raise unknown_key(root, dotted_key)  # e.g. ppo.num_envs -> a2c.num_envs
             raise unknown_key(root, ".".join(parts[: depth + 1]))
         node = node.fields[part]
     return node
