@@ -258,16 +258,19 @@ def set_aside(run_dir: pathlib.Path) -> pathlib.Path:
     return target
 
 
-def run_members(plan: Plan, compare_dir: pathlib.Path, resolve, log=print) -> None:
-    """Train every (algorithm, seed) of `plan` in turn; `resolve(argv) -> cfg` resolves one
-    run's train.py arguments. Finished runs are kept, interrupted ones resumed."""
+def run_members(plan: Plan, compare_dir: pathlib.Path, configs: dict, resolve,
+                log=print) -> None:
+    """Train every (algorithm, seed) of `plan` in turn. `configs[algorithm, seed]` is each
+    run's resolved config; `resolve(argv) -> cfg` resolves the arguments of a resumed one.
+    Finished runs are kept, interrupted ones resumed."""
     from playground import config, runner
 
     members = plan.members()
     for i, (algorithm, seed) in enumerate(members, 1):
         name = member_name(algorithm, seed)
         argv = member_argv(plan, algorithm, seed, compare_dir)
-        total = config.derive(resolve(argv)).total_iterations
+        cfg = configs[algorithm, seed]
+        total = config.derive(cfg).total_iterations
         run_dir = compare_dir / name
         state = member_state(run_dir, total)
         if state == "done":
@@ -278,7 +281,8 @@ def run_members(plan: Plan, compare_dir: pathlib.Path, resolve, log=print) -> No
                 f"{set_aside(run_dir).name}, starting again")
         if state == "partial":
             argv = [*argv, "--set", f"run.resume={run_dir}"]
+            cfg = resolve(argv)
             log(f"compare [{i}/{len(members)}] {name}: resuming {run_dir}")
         else:
             log(f"compare [{i}/{len(members)}] {name}: training")
-        runner.Run(resolve(argv), ["train.py", *argv]).train()
+        runner.Run(cfg, ["train.py", *argv]).train()

@@ -95,9 +95,16 @@ def main(argv: list[str] | None = None) -> int:
         from playground.verify import run_verify
 
         return run_verify(cfg, command)
+    return _train_exit_code(lambda: runner.Run(cfg, command).train())
+
+
+def _train_exit_code(train) -> int:
+    """Run `train()`: 0 when it finishes, 2 for bad input found late (a config, a file),
+    1 when training itself failed; the error as one line."""
+    from playground import runner
+
     try:
-        run = runner.Run(cfg, command)
-        run.train()
+        train()
     except (ConfigError, FileNotFoundError, ValueError) as e:
         print_error(e)
         return 2
@@ -131,11 +138,13 @@ def main_compare(extra: argparse.Namespace, rest: list[str], resume: str | None)
                            / f"compare-{base.env.task}-{stamp}").resolve()
         from playground.config import derive
 
-        budgets, cfg = {}, None
+        configs, budgets = {}, {}
         for algorithm, seed in plan.members():  # every run's config, before any work
             cfg, _ = resolve_config(compare.member_argv(plan, algorithm, seed, compare_dir))
+            configs[algorithm, seed] = cfg
             budgets[algorithm] = derive(cfg).total_env_steps
-        if len(set(budgets.values())) > 1:
+        # One --steps N is one budget: each algorithm rounds it up to its whole iterations.
+        if len(set(budgets.values())) > 1 and cfg.run.env_steps is None:
             raise ConfigError("the algorithms' env-step budgets differ ("
                               + ", ".join(f"{a} {b:,}" for a, b in budgets.items())
                               + "): give --steps N")
@@ -149,21 +158,20 @@ def main_compare(extra: argparse.Namespace, rest: list[str], resume: str | None)
     except ConfigError as e:
         print_error(e)
         return 2
-    from playground import runner
     if not compare.is_compare_dir(compare_dir):
         compare_dir.mkdir(parents=True)
         runs.write_atomic(compare_dir / compare.PLAN_FILE, plan.to_json())
-    budget = next(iter(budgets.values()))
+    if len(set(budgets.values())) == 1:
+        budget = f"{next(iter(budgets.values())):,} env steps each"
+    else:
+        budget = (f"{cfg.run.env_steps:,} env steps each, rounded up to whole iterations ("
+                  + ", ".join(f"{a} {b:,}" for a, b in budgets.items()) + ")")
     print(f"compare: {', '.join(plan.algorithms)} x seeds {', '.join(map(str, plan.seeds))} "
-          f"at {budget:,} env steps each; {compare_dir}", flush=True)
-    try:
-        compare.run_members(plan, compare_dir, lambda a: resolve_config(a)[0])
-    except (ConfigError, FileNotFoundError, ValueError) as e:
-        print_error(e)
-        return 2
-    except runner.TrainingError as e:
-        print_error(e)
-        return 1
+          f"at {budget}; {compare_dir}", flush=True)
+    code = _train_exit_code(lambda: compare.run_members(plan, compare_dir, configs,
+                                                        lambda a: resolve_config(a)[0]))
+    if code:
+        return code
     title = f"{cfg.env.task}: {' vs '.join(plan.algorithms)}"
     md, png = compare.write_report(plan, compare_dir, title, extra.threshold)
     print(md.read_text(), flush=True)

@@ -84,6 +84,7 @@ def test_member_states(tmp_path):
     (["--compare", ","], "comma-separated"),
     (["--compare", "ppo", "--resume", "somewhere"], "--resume continues one"),
     (["--compare", "ppo", "--task", "cartpole_balance", "--set", "ppo.nope=1"], "ppo.nope"),
+    (["--compare", "ppo,sac", "--task", "cartpole_balance"], "budgets differ (ppo 245,760, sac 30,720)"),
 ])
 def test_bad_compare_input_is_one_line_exit_2(tmp_path, args, message):
     proc = subprocess.run(TRAIN + args + ["--checkpoint-dir", str(tmp_path)], cwd=tmp_path,
