@@ -125,10 +125,11 @@ def play_agent(play_argv: list[str], episodes: int, steps: int, seed: int, comma
     import numpy as np
 
     from playground import episodes as episodes_lib
-    from playground import play
+    from playground.cli.play import parse_args
+    from playground.deploy.play import make_agent
 
-    args = play.parse_args(play_argv)
-    agent = play.make_agent(args)
+    args = parse_args(play_argv)
+    agent = make_agent(args)
     roll = episodes_lib.run_episodes(agent.env, agent.act, episodes, steps, seed, command)
     _, summary = episodes_lib.summarize(roll, episodes_lib.summary_metrics(agent.env))
     lengths = episodes_lib.episode_lengths(roll.done)  # [N]

@@ -221,7 +221,8 @@ Measured figures: `benchmarks/results/humanoid_walk_cpu.md`
 
 
 def evaluate(args) -> None:
-    from playground import play
+    from playground.cli.play import parse_args
+    from playground.deploy.play import play
 
     rows = []
     jobs = [("trained", label, cmd) for label, cmd in COMMANDS]
@@ -232,7 +233,7 @@ def evaluate(args) -> None:
         argv += (["--checkpoint", str(args.policy)] if agent == "trained"
                  else ["--config", str(pathlib.Path(args.policy) / "config.yaml")])
         common.log(f"{agent} at {label}")
-        summary = play.play(play.parse_args(argv), log=common.log)
+        summary = play(parse_args(argv), log=common.log)
         summary["label"] = label
         rows.append(summary)
         common.log(json.dumps({k: summary[k] for k in (

@@ -92,7 +92,7 @@ def make_bundle(out: pathlib.Path, config_file: str, checkpoint: str | None, see
     """Export the policy to `out`; returns (bundle, jax policy obs[1, n] -> host action)."""
     import jax
 
-    from playground.export import policy_layers, write_bundle
+    from playground.deploy.export import policy_layers, write_bundle
 
     if checkpoint:
         from playground import policy as policy_lib

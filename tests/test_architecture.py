@@ -51,6 +51,22 @@ def _specific_task(name: str) -> bool:
         and name != "playground.tasks"
 
 
+def _trainer_part(name: str) -> bool:
+    """The run loop, reward plug-ins, an algorithm's learner: what a policy needs none of.
+    An algorithm's networks build the policy, so those are allowed (the algorithm packages'
+    __init__ files import nothing)."""
+    parts = name.split(".")
+    in_algorithm = _within(name, "playground.algorithms") and len(parts) > 3
+    return _within(name, "playground.runner", "playground.rewards", "playground.verify",
+                   "playground.compare") or (in_algorithm and parts[3] != "networks")
+
+
+def test_algorithm_packages_import_nothing_on_their_own():
+    """So importing `playground.algorithms.<name>.networks` loads no learner."""
+    for init in sorted((PACKAGE / "algorithms").glob("*/__init__.py")) + [PACKAGE / "algorithms" / "__init__.py"]:
+        assert imports_of(init) <= {"__future__", "__future__.annotations"}, init
+
+
 RULES = {
     "serve imports nothing else of the package": (
         "serve", lambda n: _within(n, "playground") and not _within(n, "playground.serve")),
@@ -65,7 +81,26 @@ RULES = {
     "the unroll and evaluator name no algorithm, task or plug-in": (
         "rollout.py", lambda n: _within(n, "playground.algorithms", "playground.rewards")
         or _specific_task(n)),
+    "inference never touches the trainer (play, export, sim2sim)": ("deploy", _trainer_part),
+    "the policy loader never touches the trainer": ("policy.py", _trainer_part),
 }
+
+#: `python playground/<name>.py`, the documented commands: each only calls playground.cli.<name>
+LAUNCHERS = ("train", "play", "export", "sim2sim")
+
+
+def test_the_library_imports_no_cli():
+    library = [path for path in PACKAGE.rglob("*.py")
+               if path.relative_to(PACKAGE).parts[0] not in ("cli", *(f"{n}.py" for n in LAUNCHERS))]
+    found = [f"{path.relative_to(PACKAGE.parent)} imports {name}" for path in library
+             for name in sorted(imports_of(path)) if _within(name, "playground.cli")]
+    assert len(library) > 50 and found == []
+
+
+@pytest.mark.parametrize("name", LAUNCHERS)
+def test_the_launchers_only_call_their_cli(name):
+    assert imports_of(PACKAGE / f"{name}.py") == {
+        "pathlib", "sys", f"playground.cli.{name}", f"playground.cli.{name}.main"}
 
 
 @pytest.mark.parametrize("rule", RULES)

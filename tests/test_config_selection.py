@@ -26,7 +26,7 @@ def test_the_algorithm_and_steps_flags_are_shortcuts_for_one_set():
 
 
 def test_an_unknown_algorithm_is_one_line_exit_2_naming_the_closest_before_jax_loads():
-    code = ("import sys; from playground import train; rc = train.main(['--algorithm', 'a2cc']);"
+    code = ("import sys; from playground.cli import train; rc = train.main(['--algorithm', 'a2cc']);"
             " print('jax' in sys.modules); sys.exit(rc)")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
                           text=True, timeout=120)

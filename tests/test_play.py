@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from playground import episodes, play
+from playground import episodes
+from playground.cli import play
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "policies" / "humanoid_walk_cpu"
@@ -112,7 +113,8 @@ def test_random_agent_cartpole():
 def test_a_checkpoint_plays_its_policy_deterministic_or_sampled(tmp_path, capsys):
     """play and export act with the policy's mode; --stochastic samples around it,
     repeatably from --seed."""
-    from playground import config, export, policy, runner
+    from playground import config, policy, runner
+    from playground.deploy import export
     from playground.serve import bundle as bundle_lib
 
     cfg = config.resolve(None, [

@@ -17,9 +17,10 @@ import jax
 import numpy as np
 import pytest
 
-from playground import checkpoint, config, export, paths, runs
+from playground import checkpoint, config, paths, runs
 from playground import policy as policy_lib
 from playground.algorithms.ppo import networks as ppo_networks
+from playground.deploy import export
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 REWARDS = {3: 10.0, 5: 30.0, 7: None}  # None: no eval at that iteration

@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 
 from playground import policy
+from playground.deploy.sim2sim import MujocoRobot, build_env
 from playground.serve.bundle import Bundle, make_policy
 from playground.serve.observation import ObservationBuilder
-from playground.sim2sim import MujocoRobot, build_env
 from playground.tasks.mjx_compat import mjx
 from playground.tasks.registry import get_task
 

@@ -151,7 +151,7 @@ UNWRITABLE = [
 def test_unwritable_outputs_are_one_line_and_exit_2_before_any_work(
         tmp_path, deny_writes, capsys, args, denied, expected):
     # in process, with the write probe denied in one directory (conftest's deny_writes)
-    from playground import train
+    from playground.cli import train
 
     runs_dir = tmp_path / "runs"
     _saved_run(runs_dir)

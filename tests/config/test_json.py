@@ -27,7 +27,7 @@ def _trainer_layout() -> dict:
 
 
 def test_a_json_syntax_error_is_one_line_naming_file_line_and_column(tmp_path, capsys):
-    from playground import train
+    from playground.cli import train
 
     path = tmp_path / "bad.json"
     path.write_text('{\n  "run": {\n    "seed": 1,\n  }\n}\n')  # trailing comma: line 4, col 3

@@ -8,7 +8,7 @@ import pytest
 
 from playground import config
 from playground.algorithms.ppo import networks as ppo_networks
-from playground.export import policy_layers, write_bundle
+from playground.deploy.export import policy_layers, write_bundle
 from playground.policy_spec import make_policy_spec
 from playground.tasks.registry import get_task
 

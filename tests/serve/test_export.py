@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pytest
 
-from playground.export import ExportError, policy_layers, probe_observations, write_bundle
+from playground.deploy.export import ExportError, policy_layers, probe_observations, write_bundle
 from playground.serve import bundle as bundle_lib
 from playground.serve.spec import spec_hash
 

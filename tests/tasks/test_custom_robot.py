@@ -67,7 +67,7 @@ def test_a_robot_without_an_imu_site_reads_its_imu_in_the_root_frame(tmp_path):
     """env.robot.imu_site: null: gyro and gravity in the root body's frame, no MJCF edit;
     here the same readings as the quadruped's own IMU site (which sits at the trunk's
     origin, unrotated), in the env and in sim2sim's plain-MuJoCo robot alike."""
-    from playground.sim2sim import MujocoRobot
+    from playground.deploy.sim2sim import MujocoRobot
 
     no_site = tmp_path / "quadruped_no_imu.xml"
     no_site.write_text(QUADRUPED.read_text().replace('<site name="imu"/>', ""))

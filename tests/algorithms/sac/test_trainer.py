@@ -108,7 +108,7 @@ def test_play_and_export_take_the_actor_from_the_spec_alone(run, result, tmp_pat
     out = tmp_path / "bundle"
     code = (
         "import json, pathlib, sys\n"
-        "from playground import export, policy\n"
+        "from playground import policy\nfrom playground.deploy import export\n"
         f"loaded = policy.load({str(result.run_dir)!r})\n"
         f"report = export.export_checkpoint(loaded, pathlib.Path({str(out)!r}), "
         "with_onnx=False, check_count=64)\n"
