@@ -14,7 +14,7 @@ import pytest
 from playground import episodes
 from playground.cli import play
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 SHIPPED = ROOT / "policies" / "humanoid_walk_cpu"
 
 

@@ -24,7 +24,7 @@ from playground.serve.observation import ObservationBuilder
 from playground.tasks.mjx_compat import mjx
 from playground.tasks.registry import get_task
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUNDLE = ROOT / "policies" / "humanoid_walk_cpu"
 SIM2SIM = ROOT / "playground" / "sim2sim.py"
 #: Randomization, observation noise and action delay off: the MJX eval of the comparison.
