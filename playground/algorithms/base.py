@@ -13,6 +13,7 @@ from typing import Any, Protocol
 
 import jax
 import jax.numpy as jnp
+from brax.training.acme import running_statistics
 
 
 class Algorithm(Protocol):
@@ -54,3 +55,29 @@ def tree_all_finite(tree) -> jax.Array:
 def tree_select(pred, on_true, on_false):
     """`on_true` where the scalar `pred` holds, else `on_false`, leaf by leaf."""
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), on_true, on_false)
+
+
+def update_normalizer(normalizer, obs, valid: jax.Array, std_min_value: float):
+    """The running observation statistics after absorbing `obs` ([T, B, ...] per key) where
+    `valid` ([T, B]) holds. Weight 0 alone is not enough (0 * NaN is NaN), so non-finite
+    values are zeroed too."""
+    finite_obs = jax.tree_util.tree_map(lambda x: jnp.where(jnp.isfinite(x), x, 0.0), obs)
+    return running_statistics.update(normalizer, finite_obs, weights=valid,
+                                     std_min_value=std_min_value)
+
+
+def count_bad_update(ok: jax.Array, bad_updates: jax.Array, total_bad_updates: jax.Array):
+    """(bad_updates, total_bad_updates, bad) after an update whose finiteness is `ok`:
+    the count in a row (reset by a good update), the total, and this one (int32 0 or 1)."""
+    bad = (~ok).astype(jnp.int32)
+    return (bad_updates + bad) * bad, total_bad_updates + bad, bad
+
+
+def bad_updates_stop_reason(carry, max_bad_updates: int, key: str) -> str | None:
+    """Host side: the run stops after `max_bad_updates` discarded updates in a row (the
+    carry's `bad_updates`); `key` names the setting in the message."""
+    bad = int(carry.bad_updates)
+    if bad < max_bad_updates:
+        return None
+    return (f"{bad} non-finite updates in a row at iteration {int(carry.iteration)} "
+            f"({key}={max_bad_updates})")

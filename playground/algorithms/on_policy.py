@@ -22,7 +22,13 @@ from brax.training.acme import running_statistics
 from flax import struct
 
 from playground import rollout
-from playground.algorithms.base import tree_all_finite, tree_select
+from playground.algorithms.base import (
+    bad_updates_stop_reason,
+    count_bad_update,
+    tree_all_finite,
+    tree_select,
+    update_normalizer,
+)
 from playground.algorithms.ppo import networks as ppo_networks
 from playground.algorithms.ppo.losses import compute_gae
 from playground.policy_spec import make_policy_spec
@@ -162,11 +168,8 @@ class OnPolicyLearner:
         return make_policy_spec(self.env, self.cfg, config_dict, carry.normalizer, provenance)
 
     def stop_reason(self, carry: ActorCriticCarry) -> str | None:
-        bad = int(carry.bad_updates)
-        if bad < self.max_bad_updates:
-            return None
-        return (f"{bad} non-finite updates in a row at iteration {int(carry.iteration)} "
-                f"({self.SECTION}.max_bad_updates={self.max_bad_updates})")
+        return bad_updates_stop_reason(carry, self.max_bad_updates,
+                                       f"{self.SECTION}.max_bad_updates")
 
     # --- the iteration ---------------------------------------------------------------
     def _sampling_policy(self, carry: ActorCriticCarry):
@@ -218,14 +221,8 @@ class OnPolicyLearner:
         params, opt_state, sgd_metrics = self.update(carry.params, carry.opt_state, normalizer,
                                                      batch, key_sgd)
         if section.normalize_observations:
-            # weight 0 alone is not enough: 0 * NaN is NaN, so zero the values too
-            finite_obs = jax.tree_util.tree_map(
-                lambda x: jnp.where(jnp.isfinite(x), x, 0.0), data.obs
-            )
-            normalizer = running_statistics.update(
-                normalizer, finite_obs, weights=data.valid,
-                std_min_value=ppo_networks.NORMALIZER_STD_MIN,
-            )
+            normalizer = update_normalizer(normalizer, data.obs, data.valid,
+                                           ppo_networks.NORMALIZER_STD_MIN)
 
         rewards = carry.rewards
         if self.plugins:
@@ -249,7 +246,8 @@ class OnPolicyLearner:
         params = tree_select(ok, params, carry.params)
         opt_state = tree_select(ok, opt_state, carry.opt_state)
         normalizer = tree_select(ok, normalizer, carry.normalizer)
-        bad = (~ok).astype(jnp.int32)
+        bad_updates, total_bad_updates, bad = count_bad_update(
+            ok, carry.bad_updates, carry.total_bad_updates)
 
         new_carry = carry.replace(
             params=params,
@@ -259,8 +257,8 @@ class OnPolicyLearner:
             episode=episode,
             key=key,
             iteration=carry.iteration + 1,
-            bad_updates=(carry.bad_updates + bad) * bad,
-            total_bad_updates=carry.total_bad_updates + bad,
+            bad_updates=bad_updates,
+            total_bad_updates=total_bad_updates,
             rewards=rewards,
         )
         metrics.update(sgd_metrics)

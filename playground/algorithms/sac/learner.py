@@ -26,7 +26,13 @@ from brax.training.acme import running_statistics
 from flax import struct
 
 from playground import rollout
-from playground.algorithms.base import tree_all_finite, tree_select
+from playground.algorithms.base import (
+    bad_updates_stop_reason,
+    count_bad_update,
+    tree_all_finite,
+    tree_select,
+    update_normalizer,
+)
 from playground.algorithms.ppo.networks import (
     NORMALIZER_STD_MIN,
     init_normalizer,
@@ -147,11 +153,7 @@ class SAC:
             normalize=bool(sac.normalize_observations), obs_clip=float(sac.obs_clip))
 
     def stop_reason(self, carry: SACCarry) -> str | None:
-        bad = int(carry.bad_updates)
-        if bad < self.max_bad_updates:
-            return None
-        return (f"{bad} non-finite updates in a row at iteration {int(carry.iteration)} "
-                f"(sac.max_bad_updates={self.max_bad_updates})")
+        return bad_updates_stop_reason(carry, self.max_bad_updates, "sac.max_bad_updates")
 
     # --- the iteration ---------------------------------------------------------------
     def _sample_action(self, normalizer, policy_params, obs: dict, key: jax.Array):
@@ -249,11 +251,7 @@ class SAC:
 
         normalizer = carry.normalizer
         if self.cfg.sac.normalize_observations:
-            # weight 0 alone is not enough: 0 * NaN is NaN, so zero the values too
-            finite_obs = jax.tree_util.tree_map(
-                lambda x: jnp.where(jnp.isfinite(x), x, 0.0), data.obs)
-            normalizer = running_statistics.update(
-                normalizer, finite_obs, weights=data.valid, std_min_value=NORMALIZER_STD_MIN)
+            normalizer = update_normalizer(normalizer, data.obs, data.valid, NORMALIZER_STD_MIN)
 
         state = (carry.params, carry.target_q, carry.log_alpha, carry.opt_state)
         # updates begin once the ring holds the warm-up's transitions (after a resume
@@ -278,14 +276,14 @@ class SAC:
         log_alpha = jnp.where(ok, log_alpha, carry.log_alpha)
         opt_state = tree_select(ok, opt_state, carry.opt_state)
         normalizer = tree_select(ok, normalizer, carry.normalizer)
-        bad = (~ok).astype(jnp.int32)
+        bad_updates, total_bad_updates, bad = count_bad_update(
+            ok, carry.bad_updates, carry.total_bad_updates)
 
         new_carry = carry.replace(
             params=params, target_q=target_q, log_alpha=log_alpha, opt_state=opt_state,
             normalizer=normalizer, replay=replay, env_state=env_state, episode=episode, key=key,
-            iteration=carry.iteration + 1,
-            bad_updates=(carry.bad_updates + bad) * bad,
-            total_bad_updates=carry.total_bad_updates + bad,
+            iteration=carry.iteration + 1, bad_updates=bad_updates,
+            total_bad_updates=total_bad_updates,
         )
         metrics.update(update_metrics)
         metrics["learning"] = learning.astype(jnp.float32)
