@@ -202,3 +202,29 @@ def test_the_trainer_layout_is_told_from_ours():
     assert layout.is_trainer_layout({"algorithm": {"name": "ppo", "cfg": {}}})
     assert not layout.is_trainer_layout({"env": {"task": "cartpole_balance"},
                                          "algorithm": {"name": "ppo"}, "run": {"seed": 1}})
+
+
+def test_a2c_and_sac_read_the_trainer_layout_too(tmp_path):
+    data = _trainer_layout()
+    data["algorithm"] = {"name": "a2c", "cfg": {
+        "learning_rate": 0.001, "gamma": 0.98, "gae_lambda": 0.9, "ent_coef": 0.02,
+        "vf_coef": 0.25, "max_grad_norm": 1.0}}
+    cfg = config.resolve(_write(tmp_path, data))
+    assert (cfg.algorithm.name, cfg.a2c.num_envs, cfg.a2c.unroll_length, cfg.a2c.num_iterations,
+            cfg.a2c.learning_rate, cfg.a2c.discount, cfg.a2c.gae_lambda, cfg.a2c.entropy_coef,
+            cfg.a2c.value_loss_coef, cfg.a2c.max_grad_norm) == (
+        "a2c", 4, 32, 6, 0.001, 0.98, 0.9, 0.02, 0.25, 1.0)
+    assert (cfg.network.policy_hidden, cfg.network.value_hidden) == ([32, 16], [64, 32])
+    data["algorithm"]["cfg"]["clip_coef"] = 0.2  # PPO's, with no A2C counterpart
+    with pytest.raises(ConfigError, match=r"algorithm.cfg.clip_coef.*no a2c setting of that name"):
+        config.resolve(_write(tmp_path, data, "clip.json"))
+
+    data["algorithm"] = {"name": "sac", "cfg": {
+        "learning_rate": 0.0005, "gamma": 0.97, "batch_size": 64, "buffer_size": 4096,
+        "learning_starts": 256, "tau": 0.01, "target_entropy": -2.0}}
+    cfg = config.resolve(_write(tmp_path, data, "sac.json"))
+    assert (cfg.sac.num_envs, cfg.sac.unroll_length, cfg.sac.num_iterations, cfg.sac.learning_rate,
+            cfg.sac.discount, cfg.sac.batch_size, cfg.sac.buffer_size, cfg.sac.warmup_steps,
+            cfg.sac.tau, cfg.sac.target_entropy) == (4, 32, 6, 0.0005, 0.97, 64, 4096, 256, 0.01, -2.0)
+    assert (cfg.sac.policy_hidden, cfg.sac.q_hidden, cfg.sac.activation) == ([32, 16], [64, 32], "relu")
+    config.derive(cfg)  # a schedule SAC accepts: 64 rows a multiple of 4 envs, 1024 rows per env

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 
 from playground.algorithms.ppo.config import NETWORK, PPO
+from playground.algorithms.ppo.config import TRAINER_LAYOUT as PPO_TRAINER_LAYOUT
 from playground.config import Schedule, Section
 
 #: PPO's keys that mean the same in A2C (same type, default, doc and check).
@@ -30,6 +31,16 @@ A2C = Section(
 )
 
 SECTIONS = {"a2c": A2C, "network": NETWORK}
+
+#: The keys of the JSON trainer layout (playground/config/layout.py) that A2C reads: PPO's,
+#: where they name a key A2C shares or the network; clip_coef, n_epochs and batch_size
+#: have no A2C counterpart and are refused in one line.
+TRAINER_LAYOUT = {
+    theirs: ours.replace("ppo.", "a2c.", 1)
+    for theirs, ours in PPO_TRAINER_LAYOUT.items()
+    if isinstance(ours, str)
+    and (not ours.startswith("ppo.") or ours.removeprefix("ppo.") in SHARED_WITH_PPO)
+}
 
 
 def schedule(cfg) -> Schedule:

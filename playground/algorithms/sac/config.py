@@ -156,3 +156,23 @@ DERIVED_DOCS = {
     "samples_per_env": "rows each update samples from every env's ring: sac.batch_size / "
                        "sac.num_envs",
 }
+
+
+#: The keys of the JSON trainer layout (playground/config/layout.py) that SAC reads; the
+#: algorithm.cfg names are the common off-policy ones (buffer_size, learning_starts, tau).
+TRAINER_LAYOUT = {
+    "runtime.iterations": "sac.num_iterations",
+    "runtime.rollout_steps": "sac.unroll_length",
+    "env.cfg.num_envs": "sac.num_envs",
+    "policy.actor.hidden_sizes": "sac.policy_hidden",
+    "policy.critic.hidden_sizes": "sac.q_hidden",
+    "policy.actor.activation": "sac.activation",
+    "policy.critic.activation": "sac.activation",
+    "algorithm.cfg.learning_rate": "sac.learning_rate",
+    "algorithm.cfg.gamma": "sac.discount",
+    "algorithm.cfg.batch_size": "sac.batch_size",
+    "algorithm.cfg.buffer_size": "sac.buffer_size",
+    "algorithm.cfg.learning_starts": "sac.warmup_steps",
+    "algorithm.cfg.tau": "sac.tau",
+    "algorithm.cfg.target_entropy": "sac.target_entropy",
+}
