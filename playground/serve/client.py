@@ -27,7 +27,7 @@ import numpy as np
 import zmq
 
 from playground.serve import protocol
-from playground.serve.keys import read_key_file
+from playground.serve.keys import secure_client_socket
 from playground.serve.observation import ObservationBuilder
 from playground.serve.spec import action_size, spec_hash
 
@@ -89,11 +89,8 @@ class PolicyClient:
         socket.setsockopt(zmq.RECONNECT_IVL, 10)  # ms: find a restarted server quickly
         socket.setsockopt(zmq.RECONNECT_IVL_MAX, 200)
         if self.curve is not None:
-            server_public, _ = read_key_file(self.curve.server_public_file)
-            public, secret = read_key_file(self.curve.client_secret_file, secret=True)
-            socket.setsockopt(zmq.CURVE_SERVERKEY, server_public)
-            socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
-            socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+            secure_client_socket(socket, self.curve.server_public_file,
+                                 self.curve.client_secret_file)
         socket.connect(self.endpoint)
         self.socket = socket
         self._fd = socket.getsockopt(zmq.FD)

@@ -73,6 +73,38 @@ def read_client_keys(directory: str | pathlib.Path) -> list[bytes]:
     return [read_key_file(path)[0] for path in files]
 
 
+def secure_server_socket(context: zmq.Context, socket: zmq.Socket,
+                         server_secret_file: str | pathlib.Path,
+                         allowed_clients_dir: str | pathlib.Path):
+    """CURVE on the binding side: its key pair, and only the clients whose public keys are
+    in `allowed_clients_dir`. Every key file is read first (one that does not load raises
+    KeyFileError; ZMQ's authenticator would log it and then let nobody in). Returns the
+    started authenticator: `.stop()` it when the socket closes."""
+    from zmq.auth.thread import ThreadAuthenticator  # starts a thread: only with CURVE
+
+    if not zmq.has("curve"):
+        raise KeyFileError("this libzmq has no CURVE support")
+    public, secret = read_key_file(server_secret_file, secret=True)
+    read_client_keys(allowed_clients_dir)
+    auth = ThreadAuthenticator(context)
+    auth.start()
+    auth.configure_curve(domain="*", location=str(allowed_clients_dir))
+    socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+    socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    socket.setsockopt(zmq.CURVE_SERVER, 1)
+    return auth
+
+
+def secure_client_socket(socket: zmq.Socket, server_public_file: str | pathlib.Path,
+                         client_secret_file: str | pathlib.Path) -> None:
+    """CURVE on the connecting side: the server's public key and the client's key pair."""
+    server_public, _ = read_key_file(server_public_file)
+    public, secret = read_key_file(client_secret_file, secret=True)
+    socket.setsockopt(zmq.CURVE_SERVERKEY, server_public)
+    socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
+    socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m playground.serve.keys", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)

@@ -25,7 +25,7 @@ import zmq
 
 from playground.serve import protocol
 from playground.serve.bundle import Bundle, BundleError, make_policy
-from playground.serve.keys import read_client_keys, read_key_file
+from playground.serve.keys import read_client_keys, read_key_file, secure_server_socket
 from playground.serve.observation import ObservationBuilder, ObservationError
 from playground.serve.protocol import ProtocolError
 from playground.serve.realtime import fifo_io_threads
@@ -169,8 +169,9 @@ class PolicyServer:
                  keep_warm_s: float = 0.0, io_priority: int | None = None,
                  log: Callable[[str], None] = print):
         check_endpoint(bind)  # before any socket: a bad port binds nothing
-        curve_keys = None if curve is None else (read_key_file(curve.server_secret_file, secret=True),
-                                                 read_client_keys(curve.allowed_clients_dir))
+        if curve is not None:  # every key file loads, before any socket
+            read_key_file(curve.server_secret_file, secret=True)
+            read_client_keys(curve.allowed_clients_dir)
         self.bundle = bundle
         self.backend = backend
         self.policy = policy if policy is not None else make_policy(bundle, backend)
@@ -194,7 +195,7 @@ class PolicyServer:
         self.socket.setsockopt(zmq.RCVHWM, 1000)
         self.socket.setsockopt(zmq.SNDHWM, 1000)
         if curve is not None:
-            self._setup_curve(curve, *curve_keys[0])
+            self._setup_curve(curve)
         self.socket.bind(bind)
         self.endpoint = self.socket.getsockopt_string(zmq.LAST_ENDPOINT)
         self._stop = threading.Event()
@@ -208,19 +209,10 @@ class PolicyServer:
         self._samples = 0
 
     # --- setup ---------------------------------------------------------------------
-    def _setup_curve(self, curve: CurveConfig, public: bytes, secret: bytes) -> None:
-        """CURVE with the server's keys (every key file already read: one that does not
-        load refuses the start; ZMQ's authenticator would log it and then serve nobody)."""
-        from zmq.auth.thread import ThreadAuthenticator  # starts a thread: only with CURVE
-
-        if not zmq.has("curve"):
-            raise BundleError("this libzmq has no CURVE support")
-        self._auth = ThreadAuthenticator(self.context)
-        self._auth.start()
-        self._auth.configure_curve(domain="*", location=str(curve.allowed_clients_dir))
-        self.socket.setsockopt(zmq.CURVE_SECRETKEY, secret)
-        self.socket.setsockopt(zmq.CURVE_PUBLICKEY, public)
-        self.socket.setsockopt(zmq.CURVE_SERVER, 1)
+    def _setup_curve(self, curve: CurveConfig) -> None:
+        """CURVE with the server's keys (all read before the socket existed)."""
+        self._auth = secure_server_socket(self.context, self.socket, curve.server_secret_file,
+                                          curve.allowed_clients_dir)
 
     # --- loop ----------------------------------------------------------------------
     def stop(self) -> None:
