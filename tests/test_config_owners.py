@@ -58,7 +58,8 @@ def test_a_toy_task_and_algorithm_registered_from_test_code():
         assert config.derive(cfg).total_env_steps == 40
         with pytest.raises(ConfigError, match="env.size must be >= 1"):
             config.derive(config.from_saved(values, [("env.size", 0)]))
-        with pytest.raises(ConfigError, match="unknown config key 'ppo' .task 'toy' with algorithm 'toy_algo' has no section"):
+        with pytest.raises(ConfigError, match=r"unknown config key 'ppo.num_envs' \(task 'toy' with "
+                           r"algorithm 'toy_algo' has no section 'ppo'\)"):
             config.from_saved(values, [("ppo.num_envs", 4)])
     finally:
         tasks.TASKS.pop("toy")
