@@ -99,6 +99,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="deadline for each server reply (default: one control period)")
     p.add_argument("--video", "--render", dest="video", type=pathlib.Path,
                    help="write episode 0 as an mp4 (--render: the same)")
+    p.add_argument("--record-log", type=pathlib.Path, metavar="LOG.npz",
+                   help="write episode 0's joint log (targets sent, positions measured) for "
+                        "python -m playground.sysid fit")
     p.add_argument("--video-size", "--render-size", dest="video_size", default="480x640",
                    metavar="HxW")
     args = p.parse_args(argv)
@@ -126,6 +129,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.video is not None:
         try:
             paths.check_output(args.video, "--video")
+        except paths.OutputError as e:
+            raise Sim2SimError(str(e)) from None
+    if args.record_log is not None:
+        if args.record_log.suffix != ".npz":
+            raise Sim2SimError(f"{args.record_log}: expected a .npz file name")
+        try:
+            paths.check_output(args.record_log, "--record-log")
         except paths.OutputError as e:
             raise Sim2SimError(str(e)) from None
     if args.bundle is not None and not args.bundle.is_dir():
@@ -429,6 +439,7 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
     from playground.episodes import episode_line, summarize, summary_metrics, write_video
     from playground.serve.client import PolicyClient, PolicyController, SafetyFilter
     from playground.serve.observation import ObservationBuilder
+    from playground.serve.recorder import LogRecorder
 
     configure_jax(cfg)
     ctrl_dt, sim_dt = float(spec["ctrl_dt"]), float(spec["sim_dt"])
@@ -464,12 +475,18 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
 
     success = success_mode(env)
     for i in range(args.episodes):
+        # episode 0's joint log, on the simulator's clock
+        controller.recorder = (LogRecorder.for_spec(spec, clock=lambda: float(robot.data.time))
+                               if args.record_log and i == 0 else None)
         before = dict(client.counters)
         t_ep = time.perf_counter()
         episode = run_episode(robot, env, reset(keys[i]), controller, score, n_contacts, steps,
                               latency_steps)
         step_times.append((time.perf_counter() - t_ep) / len(episode.reward))
         logs.append(episode)
+        if controller.recorder is not None:
+            controller.recorder.save(args.record_log)
+            log(f"joint log {args.record_log}: {len(controller.recorder)} rows")
         missed = sum(client.counters[k] - before[k] for k in ("timeouts", "unreachable"))
         (row,), _ = summarize(to_rollout([episode]), metrics, success)
         log(f"{episode_line({**row, 'episode': i})}  missed {missed}  "
