@@ -135,7 +135,8 @@ def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup, tmp_path):
     from playground.sysid.log import load_log
 
     joint_log = load_log(tmp_path / "log.npz", spec["joint_names"])
-    assert joint_log.num_rows == 200 and joint_log.joint_names == tuple(spec["joint_names"])
+    # the start, then a row after each of the 200 steps (its targets are never applied)
+    assert joint_log.num_rows == 201 and joint_log.joint_names == tuple(spec["joint_names"])
     assert joint_log.dt == pytest.approx(spec["ctrl_dt"])
     assert joint_log.model_sha256 == spec["robot_xml_sha256"] and joint_log.qvel is not None
     # row 0 measures the reset pose; the targets sent stay within ctrl_range
