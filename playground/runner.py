@@ -253,6 +253,8 @@ class Run:
         self.provenance = provenance.collect(argv)
         spec_env = self.env.policy_spec()
         self.provenance["mjcf_sha256"] = spec_env.get("robot_xml_sha256")
+        if getattr(self.env, "fitted_model", None):  # env.robot.sysid: the fitted file's hash
+            self.provenance["fitted_model"] = self.env.fitted_model
         self.fns = make_train_fns(self.env, cfg, self.derived, self.log)
         self.algorithm = self.fns.algorithm
         key = jax.random.PRNGKey(int(cfg.run.seed))

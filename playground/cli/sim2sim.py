@@ -83,6 +83,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help="deadline for each server reply (default: one control period)")
     p.add_argument("--video", "--render", dest="video", type=pathlib.Path,
                    help="write episode 0 as an mp4 (--render: the same)")
+    p.add_argument("--record-log", type=pathlib.Path, metavar="LOG.npz",
+                   help="write episode 0's joint log (targets sent, positions measured) for "
+                        "python -m playground.sysid fit")
     p.add_argument("--video-size", "--render-size", dest="video_size", default="480x640",
                    metavar="HxW")
     args = p.parse_args(argv)
@@ -110,6 +113,13 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     if args.video is not None:
         try:
             paths.check_output(args.video, "--video")
+        except paths.OutputError as e:
+            raise Sim2SimError(str(e)) from None
+    if args.record_log is not None:
+        if args.record_log.suffix != ".npz":
+            raise Sim2SimError(f"{args.record_log}: expected a .npz file name")
+        try:
+            paths.check_output(args.record_log, "--record-log")
         except paths.OutputError as e:
             raise Sim2SimError(str(e)) from None
     if args.bundle is not None and not args.bundle.is_dir():

@@ -298,6 +298,7 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
     from playground.episodes import episode_line, summarize, summary_metrics, write_video
     from playground.serve.client import PolicyClient, PolicyController, SafetyFilter
     from playground.serve.observation import ObservationBuilder
+    from playground.serve.recorder import LogRecorder
 
     configure_jax(cfg)
     ctrl_dt, sim_dt = float(spec["ctrl_dt"]), float(spec["sim_dt"])
@@ -333,12 +334,18 @@ def _sim2sim(args, endpoint: str, proc, log) -> dict:
 
     success = success_mode(env)
     for i in range(args.episodes):
+        # episode 0's joint log, on the simulator's clock
+        controller.recorder = (LogRecorder.for_spec(spec, clock=lambda: float(robot.data.time))
+                               if args.record_log and i == 0 else None)
         before = dict(client.counters)
         t_ep = time.perf_counter()
         episode = run_episode(robot, env, reset(keys[i]), controller, score, n_contacts, steps,
                               latency_steps)
         step_times.append((time.perf_counter() - t_ep) / len(episode.reward))
         logs.append(episode)
+        if controller.recorder is not None:
+            controller.recorder.save(args.record_log)
+            log(f"joint log {args.record_log}: {len(controller.recorder)} rows")
         missed = sum(client.counters[k] - before[k] for k in ("timeouts", "unreachable"))
         (row,), _ = summarize(to_rollout([episode]), metrics, success)
         log(f"{episode_line({**row, 'episode': i})}  missed {missed}  "

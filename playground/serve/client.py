@@ -29,6 +29,7 @@ import zmq
 from playground.serve import protocol
 from playground.serve.keys import secure_client_socket
 from playground.serve.observation import ObservationBuilder
+from playground.serve.recorder import LogRecorder
 from playground.serve.spec import action_size, spec_hash
 
 
@@ -396,18 +397,25 @@ class PolicyController:
     """Readings -> observation -> server -> safe joint command, once per control period."""
 
     def __init__(self, client: PolicyClient, builder: ObservationBuilder, safety: SafetyFilter,
-                 watchdog: Watchdog | None = None):
+                 watchdog: Watchdog | None = None, recorder: LogRecorder | None = None):
         self.client, self.builder, self.safety, self.watchdog = client, builder, safety, watchdog
+        #: a joint log for system identification: one row per period (measured, sent)
+        self.recorder = recorder
         self.last_action: np.ndarray | None = None
 
     def start(self, readings, current_pose, phase: float = 0.0) -> JointCommand:
         """First period: observation from `readings` (history filled), soft start from the pose."""
         self.safety.start(current_pose)
-        return self._act(self.builder.reset(readings, phase))
+        return self._record(readings, self._act(self.builder.reset(readings, phase)))
 
     def step(self, readings) -> JointCommand:
         """Every later period: the next observation (gait clock advanced, last action in)."""
-        return self._act(self.builder.step(readings))
+        return self._record(readings, self._act(self.builder.step(readings)))
+
+    def _record(self, readings, command: JointCommand) -> JointCommand:
+        if self.recorder is not None:
+            self.recorder.record(readings["joint_pos"], command.targets, readings.get("joint_vel"))
+        return command
 
     def _act(self, obs: np.ndarray) -> JointCommand:
         action = self.client.act(obs)

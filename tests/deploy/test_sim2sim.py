@@ -90,7 +90,7 @@ def test_first_observation_matches_mjx_reset(setup):
 
 
 @pytest.mark.slow
-def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup):
+def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup, tmp_path):
     """Same seed, initial states and command (0.3 m/s): the return agrees within 2%.
 
     MJX (float32, its own collision and solver code) and C MuJoCo (float64) integrate the
@@ -112,7 +112,7 @@ def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup):
         proc = subprocess.Popen(
             [sys.executable, str(SIM2SIM), "--server", endpoint, "--config", str(BUNDLE / "config.yaml"),
              "--episodes", "2", "--steps", "200", "--command", "0.3,0,0", "--seed", "0",
-             "--timeout-ms", "2000"],
+             "--timeout-ms", "2000", "--record-log", str(tmp_path / "log.npz")],
             cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         policy = make_policy(Bundle(BUNDLE), "numpy")
         roll = run_episodes(env, lambda obs, rng: policy.batch(np.asarray(obs["state"])), 2, 200, 0,
@@ -131,6 +131,18 @@ def test_served_policy_in_sim2sim_matches_the_mjx_eval(setup):
     assert abs(sim["mean_return"] - mjx_eval["mean_return"]) <= 0.02 * abs(mjx_eval["mean_return"])
     assert abs(sim["vx_error"] - mjx_eval["vx_error"]) <= 0.02
     assert sim["vx_mean"] > 0.2  # it walks
+    # --record-log: episode 0 as a joint log the fit reads (one row per control period)
+    from playground.sysid.log import load_log
+
+    joint_log = load_log(tmp_path / "log.npz", spec["joint_names"])
+    # the start, then a row after each of the 200 steps (its targets are never applied)
+    assert joint_log.num_rows == 201 and joint_log.joint_names == tuple(spec["joint_names"])
+    assert joint_log.dt == pytest.approx(spec["ctrl_dt"])
+    assert joint_log.model_sha256 == spec["robot_xml_sha256"] and joint_log.qvel is not None
+    # row 0 measures the reset pose; the targets sent stay within ctrl_range
+    lo, hi = np.asarray(spec["action"]["ctrl_range"]).T
+    assert np.all(joint_log.cmd >= lo - 1e-6) and np.all(joint_log.cmd <= hi + 1e-6)
+    assert np.abs(np.diff(joint_log.state, axis=0)).max() > 0.01  # it moved
 
 
 def _free_port() -> int:
@@ -153,6 +165,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     (("--server", "not-an-endpoint"), "--server not-an-endpoint: Invalid argument"),
     (("--bundle", str(BUNDLE), "--render", "/proc/ep.mp4"), "--video /proc/ep.mp4: its parent /proc is not writable"),
     (("--bundle", str(BUNDLE), "--video", "ep.gif"), "expected a .mp4 file name"),
+    (("--bundle", str(BUNDLE), "--record-log", "log.csv"), "expected a .npz file name"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     result = _cli(*args)

@@ -123,6 +123,10 @@ ENV = Section(
                 "imu_site": Field(str, "imu", "site of the gyro/accelerometer on the "
                                   "root body; null: the root body's own frame",
                                   optional=True),
+                "sysid": Field(str, None, "fitted.json of `python -m playground.sysid fit` "
+                               "on this MJCF: its kp, damping, frictionloss and armature "
+                               "become the nominal model (randomization scales them); "
+                               "null: the MJCF's values", optional=True),
             },
         ),
         

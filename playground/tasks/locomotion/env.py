@@ -97,6 +97,13 @@ class LocomotionEnv(Env):
         self.xml_path = resolve_path(robot.xml)
         mj_model = mujoco.MjModel.from_xml_path(str(self.xml_path))
         mj_model.opt.timestep = float(env_cfg.sim_dt)
+        #: provenance of env.robot.sysid (path, sha256), None without one
+        self.fitted_model = None
+        if robot.sysid is not None:  # before put_model: the fitted values are the nominal model
+            from playground.sysid.fitted import apply_fitted
+
+            self.fitted_model = apply_fitted(mj_model, resolve_path(robot.sysid),
+                                             file_sha256(self.xml_path))
         self.mj_model = mj_model
         self.model_warnings = check_mjx_friendly(mj_model)
         # this process's device, not mjx's default jax.devices()[0]: in a multi-host run
@@ -537,9 +544,12 @@ def make_locomotion_env(cfg) -> LocomotionEnv:
     """Registry factory for `humanoid_walk` (and any robot under `env.robot`); a body, site,
     joint or keyframe name not in the model is a one-line ConfigError."""
     from playground.config import ConfigError
+    from playground.sysid.fitted import FittedModelError
 
     try:
         return LocomotionEnv(cfg)
+    except FittedModelError as e:  # env.robot.sysid made for another model
+        raise ConfigError(f"env.robot.sysid: {e}") from None
     except KeyError as e:  # mujoco: a name not in the model
         message = e.args[0] if e.args else e
         raise ConfigError(f"env.robot ({cfg.env.robot.xml}): {message}") from None
