@@ -152,7 +152,7 @@ def test_kills_at_random_moments_including_one_during_a_save_cost_only_a_resume(
     proc = _start(base + ["--set", "run.name=k"], tmp_path)
     _wait_for(lambda: runs.complete_steps(run_dir / runs.STEPS_DIRNAME), proc)
     killed_during_save = 0
-    for kill in range(5):
+    for kill in range(3):  # the third lands during a save if neither random one did
         if kill >= 2 and not killed_during_save:  # land one while orbax writes a step
             _wait_for(lambda: _tmp_leftovers(run_dir), proc, poll=0.001)
         else:
