@@ -8,7 +8,7 @@ a run killed before its first checkpoint.
 
     .venv/bin/python playground/train.py --task playground:<Env> --algorithm sac --seed S \\
         --checkpoint-dir RUNS --set run.name=<Env>-s<S> --set run.progress=false \\
-        [--set KEY=VALUE ...]
+        --set <each of RECIPE> [--set KEY=VALUE ...]
 
 then, on the checkpoint the trainer kept as its best eval (checked against the curve),
 the held-out figure of playground_envs.py (128 episodes of another seed):
@@ -46,6 +46,13 @@ from playground import runs
 from playground.config import ConfigError
 
 ENVS = ["ReacherEasy", "PointMass"]
+#: SAC's settings for these envs on a CPU, before any --set: 32 envs x 8 steps per
+#: iteration, 64 updates of 256 rows per iteration (0.25 per env step), 3-step returns,
+#: [64, 64] networks (PPO's widths), 204,800 env steps; the ring holds the whole run.
+RECIPE = ["sac.num_envs=32", "sac.unroll_length=8", "sac.num_iterations=800",
+          "sac.batch_size=256", "sac.utd_ratio=0.25", "sac.buffer_size=204800",
+          "sac.warmup_steps=4096", "sac.n_step=3", "sac.learning_rate=1e-3",
+          "sac.policy_hidden=[64,64]", "sac.q_hidden=[64,64]", "run.eval_every=40"]
 PPO_RESULTS = common.REPO_ROOT / "benchmarks" / "results" / "playground_envs.json"
 #: Marks a finished (trained and held-out-evaluated) run in its directory.
 RESULT_FILE = "sac_playground.json"
@@ -107,10 +114,14 @@ def sac_run(env: str, seed: int, sets: list[str], runs_dir: pathlib.Path, episod
     run_dir = runs_dir / f"{env}-s{seed}"
     if run_state(run_dir) == "done":
         common.log(f"{env} seed {seed}: finished earlier ({run_dir / RESULT_FILE})")
-        return json.loads((run_dir / RESULT_FILE).read_text())
+        run = json.loads((run_dir / RESULT_FILE).read_text())
+        if run.get("sets", sets) != sets:
+            common.bad_input(f"{run_dir} was trained with --set {run['sets']}, not {sets}: "
+                             "give another --runs-dir")
+        return run
     log_path = runs_dir / f"{env}-s{seed}.log"
     process_s, cpu_s = train(env, seed, sets, runs_dir, log_path)
-    run = {"env": env, "seed": seed, "process_s": process_s, "process_cpu_s": cpu_s,
+    run = {"env": env, "seed": seed, "sets": sets, "process_s": process_s, "process_cpu_s": cpu_s,
            "uptime_end": common.uptime(),
            **playground_envs.read_run(run_dir)}
     run["summary"] = playground_envs.summarize(run, solved)
@@ -238,7 +249,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--runs-dir", required=True,
                    help="where the runs live (kept: a rerun resumes or skips them)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override for every SAC run (the same for all); repeatable")
+                   help="override for every SAC run (the same for all), after RECIPE's; "
+                        "repeatable")
     p.add_argument("--solved", type=float, default=900.0)
     p.add_argument("--held-out-episodes", type=int, default=128)
     p.add_argument("--held-out-seed", type=int, default=12345)
@@ -246,6 +258,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--png-dir", help="write sac_playground_<Env>.png here")
     p.add_argument("--note", action="append", default=[], help="a line for the notes")
     args = p.parse_args(argv)
+    args.set = [*RECIPE, *args.set]
     common.parse_sets(args.set)
     if args.held_out_episodes < 1:
         common.bad_input(f"--held-out-episodes {args.held_out_episodes}: must be >= 1")
