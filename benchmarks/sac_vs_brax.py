@@ -278,7 +278,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
               "overrides": overrides, "seeds": seeds, "steps": args.steps,
               "points": args.points, "skip_points": args.skip_points,
               "mapping": hyperparameter_mapping(cfg, args.steps, args.points), "runs": runs}
-    common.publish(result, to_markdown, args.json)
+    common.publish(result, to_markdown, args.json, title="SAC: ours vs brax sac.train")
     if tmp is not None:
         tmp.cleanup()
     return result
