@@ -141,15 +141,20 @@ def train_env(env: str, seed: int, sets: list[str], checkpoint_dir: str,
     if code:
         tail = log_path.read_text()[-600:]
         raise SystemExit(f"error: {env} seed {seed} exited {code}: {' '.join(tail.split())}")
-    rows = [json.loads(line) for line in
-            (pathlib.Path(checkpoint_dir) / name / "metrics.jsonl").read_text().splitlines()]
+    return {"env": env, "seed": seed, "process_s": process_s,
+            **read_run(pathlib.Path(checkpoint_dir) / name)}
+
+
+def read_run(run_dir: pathlib.Path) -> dict[str, Any]:
+    """A finished run's eval curve [(env steps, run wall s, eval return)], its totals, and
+    its kept checkpoint steps {iteration: the metrics row saved with it}."""
+    rows = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     curve = [(int(r["env_steps"]), float(r["wall_time"]), float(r["eval/episode_reward"]))
              for r in rows if "eval/episode_reward" in r]
-    steps_dir = pathlib.Path(checkpoint_dir) / name / runs.STEPS_DIRNAME
+    steps_dir = run_dir / runs.STEPS_DIRNAME
     kept = {step: runs.read_metrics(steps_dir, step) for step in runs.complete_steps(steps_dir)}
-    return {"env": env, "seed": seed, "process_s": process_s, "curve": curve,
-            "total_env_steps": int(rows[-1]["env_steps"]), "run_wall_s": float(rows[-1]["wall_time"]),
-            "steps_dir": steps_dir, "kept": kept}
+    return {"curve": curve, "total_env_steps": int(rows[-1]["env_steps"]),
+            "run_wall_s": float(rows[-1]["wall_time"]), "steps_dir": steps_dir, "kept": kept}
 
 
 def check_kept_best(kept: dict[int, dict[str, Any]], curve: list[tuple[int, float, float]]

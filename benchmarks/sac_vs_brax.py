@@ -9,20 +9,27 @@ both nets, optimizers and losses have the same shapes and settings. Settings bra
 step per training step, one-step returns) are set on ours; `hyperparameter_mapping`
 prints every pair.
 
-For each seed (order alternated), each trainer runs `--steps` env steps in `--points`
-equal parts; at each point it evaluates its deterministic policy with its own evaluator
-(the same number of fresh full-length episodes; brax: `deterministic_eval=True`,
-`num_eval_envs` = our `run.eval_envs`). Env steps/s are measured from each trainer's env
-step counter from point `--skip-points` on (compile excluded).
+For each seed (ours first on even seeds, brax first on odd ones), each trainer runs
+`--steps` env steps in `--points` equal parts; at each point it evaluates its
+deterministic policy with its own evaluator (the same number of fresh full-length
+episodes; brax: `deterministic_eval=True`, `num_eval_envs` = our `run.eval_envs`). Env
+steps/s are measured from each trainer's env step counter from point `--skip-points` on
+(compile excluded).
 
     .venv-ref/bin/python benchmarks/sac_vs_brax.py                       # the cart-pole, 3 seeds
     .venv-ref/bin/python benchmarks/sac_vs_brax.py --steps 20480 --points 4 --seeds 0
+    .venv/bin/python benchmarks/sac_vs_brax.py --seeds 1 --merge --json R.json  # add a seed
+
+The project's .venv runs brax's `sac.train` as long as its jax is < 0.10 (jax 0.9.2 here);
+otherwise `make venv-ref` and run it with .venv-ref/bin/python.
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import json
+import pathlib
 import tempfile
 import time
 from typing import Any
@@ -227,6 +234,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     p.add_argument("--cache", default="fresh",
                    help="XLA cache dir; 'fresh' (default): a new temporary one; 'none': off")
     p.add_argument("--json", help="write the result (and its markdown) here")
+    p.add_argument("--merge", action="store_true",
+                   help="keep the seeds already in --json (same config, overrides, steps and "
+                        "points) and add these: one seed per process, a kill loses one seed")
     args = p.parse_args(argv)
     if args.points <= args.skip_points:
         common.bad_input(f"--points {args.points} must exceed --skip-points {args.skip_points} "
@@ -239,13 +249,17 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     else:
         common.configure_cache(None if args.cache == "none" else args.cache)
     overrides = common.parse_sets(args.set)
-    action_size = action_size_of(args.config, overrides)
     runs: dict[str, dict[int, Any]] = {"ours": {}, "brax": {}}
+    earlier = merged_runs(args, overrides) if args.merge else None
+    if earlier is not None:
+        runs = earlier["runs"]
+    action_size = action_size_of(args.config, overrides)
     cfg = None
-    for i, seed in enumerate(args.seeds):
+    for seed in args.seeds:
         cfg = trainer_config(args.config, [*overrides, ("run.seed", seed)], args.steps,
                              args.points, action_size)
-        for name in (("ours", "brax") if i % 2 == 0 else ("brax", "ours")):
+        # who goes first alternates with the seed (the same in one process or one per seed)
+        for name in (("ours", "brax") if seed % 2 == 0 else ("brax", "ours")):
             common.log(f"seed {seed}: {name}")
             result = (run_ours(cfg) if name == "ours" else run_brax(cfg, args.steps, args.points))
             result.update(vs_brax.summarize_points([x[:2] for x in result["points"]],
@@ -253,15 +267,50 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             runs[name][seed] = result
             common.log(f"  {name}: {result['env_steps_per_s']:,.0f} env steps/s, final eval "
                        f"{result['points'][-1][2]:.1f}")
-    result = {"benchmark": "sac_vs_brax", "command": common.command_line("sac_vs_brax.py"),
-              "machine": common.machine_info(), "uptime": common.uptime(),
+    command, uptime = common.command_line("sac_vs_brax.py"), common.uptime()
+    seeds = list(args.seeds)
+    if earlier is not None:
+        command, uptime = f"{earlier['command']}; then {command}", f"{earlier['uptime']}; then {uptime}"
+        seeds = [*earlier["seeds"], *(x for x in seeds if x not in earlier["seeds"])]
+    result = {"benchmark": "sac_vs_brax", "command": command,
+              "machine": common.machine_info(), "uptime": uptime,
               "config": str(args.config).replace(str(common.REPO_ROOT) + "/", ""),
-              "overrides": overrides, "seeds": list(args.seeds), "steps": args.steps,
+              "overrides": overrides, "seeds": seeds, "steps": args.steps,
+              "points": args.points, "skip_points": args.skip_points,
               "mapping": hyperparameter_mapping(cfg, args.steps, args.points), "runs": runs}
-    common.publish(result, to_markdown, args.json)
+    common.publish(result, to_markdown, args.json, title="SAC: ours vs brax sac.train")
     if tmp is not None:
         tmp.cleanup()
     return result
+
+
+def merged_runs(args, overrides) -> dict[str, Any] | None:
+    """The earlier result in --json to add seeds to (None: no file yet); exit 2 when it
+    was measured with other settings."""
+    path = pathlib.Path(args.json) if args.json else None
+    if path is None or not path.exists():
+        return None
+    earlier = json.loads(path.read_text())
+    config = str(args.config).replace(str(common.REPO_ROOT) + "/", "")
+    mine = (config, [list(o) for o in overrides], args.steps, args.points, args.skip_points)
+    theirs = (earlier["config"], [list(o) for o in earlier["overrides"]], earlier["steps"],
+              earlier.get("points"), earlier.get("skip_points"))
+    if mine != theirs:
+        common.bad_input(f"--merge: {path} was measured with (config, overrides, steps, points, "
+                         f"skip points) {theirs}, not {mine}")
+    earlier["runs"] = {name: {int(k): v for k, v in by_seed.items()}
+                       for name, by_seed in earlier["runs"].items()}
+    return earlier
+
+
+def seed_summary(result: dict[str, Any]) -> list[list[Any]]:
+    """Per seed: env steps/s ratio (ours / brax) and both final eval returns."""
+    rows = []
+    for seed in result["seeds"]:
+        ours, brax = (result["runs"][name][seed] for name in ("ours", "brax"))
+        rows.append([seed, f"{ours['env_steps_per_s'] / brax['env_steps_per_s']:.2f}x",
+                     f"{ours['points'][-1][2]:.1f}", f"{brax['points'][-1][2]:.1f}"])
+    return rows
 
 
 def to_markdown(result: dict[str, Any]) -> str:
@@ -282,6 +331,9 @@ def to_markdown(result: dict[str, Any]) -> str:
         "",
         common.markdown_table(["trainer", "seed", "env steps/s", "compile s",
                                "eval return by env steps"], rows),
+        "",
+        common.markdown_table(["seed", "env steps/s, ours / brax", "final eval, ours",
+                               "final eval, brax"], seed_summary(result)),
         "",
         common.markdown_table(["ours", "brax sac.train", "our value", "brax value"],
                               [[f"`{a}`", f"`{b}`", c, d] for a, b, c, d in result["mapping"]]),

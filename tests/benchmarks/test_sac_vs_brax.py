@@ -48,3 +48,28 @@ def test_what_brax_cannot_do_is_refused(overrides, message):
 def test_steps_that_do_not_split_into_points_are_refused():
     with pytest.raises(SystemExit, match="not a multiple of --points 3"):
         sac_vs_brax.trainer_config(CARTPOLE, [], steps=4096, points=3, action_size=1)
+
+
+def _args(tmp_path, steps=4096, points=4, skip=2):
+    import argparse
+
+    return argparse.Namespace(json=str(tmp_path / "r.json"), config=str(CARTPOLE),
+                              steps=steps, points=points, skip_points=skip)
+
+
+def test_merge_keeps_earlier_seeds_and_refuses_other_settings(tmp_path):
+    import json
+
+    earlier = {"config": "configs/cartpole_balance.yaml", "overrides": [], "steps": 4096,
+               "points": 4, "skip_points": 2, "seeds": [0], "command": "c", "uptime": "u",
+               "runs": {"ours": {"0": {"env_steps_per_s": 300.0, "points": [[1.0, 4096, 480.0]]}},
+                        "brax": {"0": {"env_steps_per_s": 250.0, "points": [[1.0, 4096, 470.0]]}}}}
+    (tmp_path / "r.json").write_text(json.dumps(earlier))
+    merged = sac_vs_brax.merged_runs(_args(tmp_path), [])
+    assert merged["runs"]["ours"][0]["env_steps_per_s"] == 300.0  # JSON's "0" -> seed 0
+    # 300 / 250 = 1.20x; final evals 480.0 and 470.0
+    assert sac_vs_brax.seed_summary(merged) == [[0, "1.20x", "480.0", "470.0"]]
+    with pytest.raises(SystemExit) as exit_info:
+        sac_vs_brax.merged_runs(_args(tmp_path, steps=8192), [])
+    assert exit_info.value.code == 2
+    assert sac_vs_brax.merged_runs(_args(tmp_path / "none"), []) is None
