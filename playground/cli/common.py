@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import pathlib
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+
+from playground import paths  # paths only: bad input fails before jax
 
 
 def run_and_print_summary(work: Callable[[], dict], *bad_input: type[Exception]) -> int:
@@ -26,3 +29,27 @@ def run_and_print_summary(work: Callable[[], dict], *bad_input: type[Exception])
         return 2
     print(json.dumps(summary))
     return 0
+
+
+def parse_video_size(text: str, error: type[Exception]) -> tuple[int, int]:
+    """`--video-size HxW` -> (H, W); anything else raises `error` in one line."""
+    try:
+        height, width = (int(x) for x in text.lower().split("x"))
+    except ValueError:
+        raise error(f"--video-size {text!r}: expected HxW, e.g. 480x640") from None
+    return height, width
+
+
+def check_output_files(outputs: Iterable[tuple[str, pathlib.Path | None, str]],
+                       error: type[Exception]) -> None:
+    """For each given (flag, path, suffix): the file name's suffix, then that the file can be
+    written (before anything is loaded); a problem raises `error` in one line."""
+    for flag, path, suffix in outputs:
+        if path is None:
+            continue
+        if path.suffix != suffix:
+            raise error(f"{path}: expected a {suffix} file name")
+        try:
+            paths.check_output(path, flag)
+        except paths.OutputError as e:
+            raise error(str(e)) from None

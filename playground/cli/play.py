@@ -51,8 +51,7 @@ import argparse
 import pathlib
 import sys
 
-from playground import paths  # paths only: bad input fails before jax
-from playground.cli.common import run_and_print_summary
+from playground.cli.common import check_output_files, parse_video_size, run_and_print_summary
 from playground.deploy.play import AGENTS, PlayError, play
 from playground.episodes import parse_command
 
@@ -104,19 +103,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise PlayError(f"--checkpoint is only for --agent trained (got --agent {args.agent})")
     if args.stochastic and args.agent != "trained":
         raise PlayError(f"--stochastic is only for --agent trained (got --agent {args.agent})")
-    try:
-        height, width = (int(x) for x in args.video_size.lower().split("x"))
-    except ValueError:
-        raise PlayError(f"--video-size {args.video_size!r}: expected HxW, e.g. 480x640") from None
-    args.video_hw = (height, width)
-    for flag, path, suffix in (("--video", args.video, ".mp4"), ("--record", args.record, ".npz")):
-        if path is not None and path.suffix != suffix:
-            raise PlayError(f"{path}: expected a {suffix} file name")
-        if path is not None:
-            try:
-                paths.check_output(path, flag)
-            except paths.OutputError as e:
-                raise PlayError(str(e)) from None
+    args.video_hw = parse_video_size(args.video_size, PlayError)
+    check_output_files([("--video", args.video, ".mp4"), ("--record", args.record, ".npz")],
+                       PlayError)
     return args
 
 

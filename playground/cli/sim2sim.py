@@ -51,8 +51,7 @@ import sys
 
 import numpy as np
 
-from playground import paths
-from playground.cli.common import run_and_print_summary
+from playground.cli.common import check_output_files, parse_video_size, run_and_print_summary
 from playground.deploy.sim2sim import Sim2SimError, sim2sim
 from playground.episodes import parse_command
 
@@ -103,25 +102,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
         raise Sim2SimError(f"--latency-ms {args.latency_ms}: must be a number >= 0")
     if args.timeout_ms is not None and not (np.isfinite(args.timeout_ms) and args.timeout_ms > 0):
         raise Sim2SimError(f"--timeout-ms {args.timeout_ms}: must be a number > 0")
-    try:
-        height, width = (int(x) for x in args.video_size.lower().split("x"))
-    except ValueError:
-        raise Sim2SimError(f"--video-size {args.video_size!r}: expected HxW, e.g. 480x640") from None
-    args.video_hw = (height, width)
-    if args.video is not None and args.video.suffix != ".mp4":
-        raise Sim2SimError(f"{args.video}: expected a .mp4 file name")
-    if args.video is not None:
-        try:
-            paths.check_output(args.video, "--video")
-        except paths.OutputError as e:
-            raise Sim2SimError(str(e)) from None
-    if args.record_log is not None:
-        if args.record_log.suffix != ".npz":
-            raise Sim2SimError(f"{args.record_log}: expected a .npz file name")
-        try:
-            paths.check_output(args.record_log, "--record-log")
-        except paths.OutputError as e:
-            raise Sim2SimError(str(e)) from None
+    args.video_hw = parse_video_size(args.video_size, Sim2SimError)
+    check_output_files([("--video", args.video, ".mp4"),
+                        ("--record-log", args.record_log, ".npz")], Sim2SimError)
     if args.bundle is not None and not args.bundle.is_dir():
         raise Sim2SimError(f"{args.bundle}: no such bundle directory")
     if args.config is not None and not args.config.is_file():
