@@ -9,6 +9,8 @@ import pathlib
 
 import pytest
 
+import playground  # noqa: F401  (sets XLA_FLAGS before any test starts jax: playground/xla_flags.py)
+
 CACHE = pathlib.Path(os.path.expanduser("~/.cache/playground/jax"))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # XLA's C++ chatter off in test logs
 
