@@ -5,30 +5,65 @@ model start from a keyframe (or qpos0) and are stepped with the keyframe ctrl pl
 a small fixed per-env offset, `ctrl_dt / timestep` physics steps per env step.
 Compile time is reported separately and excluded from the throughput.
 
+`--emitters both` runs the measurement twice per round in fresh processes, XLA:CPU's
+fusion emitters on (jax's default) and off (the product's default since
+playground/xla_flags.py), for `--rounds` alternating rounds, and prints them side by
+side: the figures behind that flag in benchmarks/RESULTS.md. `--xml chain:N` is a
+generated chain of N hinged capsules (the kinematic depth the emitters blow up on).
+
     .venv/bin/python benchmarks/mjx_model_speed.py
     .venv/bin/python benchmarks/mjx_model_speed.py --xml path/to/model.xml --num-envs 1024
+    .venv/bin/python benchmarks/mjx_model_speed.py --emitters both --num-envs 8 --env-steps 2 \
+        --repeats 2 \
+        --xml chain:3 chain:5 chain:7 playground/tasks/assets/wildrobot/wildrobot.xml \
+        --json benchmarks/results/xla_fusion_emitters.json
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import pathlib
+import subprocess
+import sys
 import time
 
+import common  # noqa: F401  (repository on sys.path, XLA logs quiet)
 import jax
 import jax.numpy as jp
 import mujoco
 import numpy as np
 from mujoco import mjx
 
+import playground  # noqa: F401  (sets XLA_FLAGS before jax's backend starts: playground/xla_flags.py)
+
 _DEFAULT_XML = (
     pathlib.Path(__file__).resolve().parents[1]
     / "playground"
-    / "envs"
+    / "tasks"
     / "assets"
     / "wildrobot"
     / "wildrobot.xml"
 )
+
+
+EMITTERS_FLAG = "--xla_cpu_use_fusion_emitters"
+
+
+def chain_xml(depth: int) -> str:
+    """`depth` capsules, each hinged to the last about alternating z and y axes."""
+    body = "".join(
+        f'<body pos="0 0 0.1"><joint axis="{"0 0 1" if i % 2 == 0 else "0 1 0"}"/>'
+        f'<geom type="capsule" size="0.02" fromto="0 0 0 0 0 0.1" mass="1"/>'
+        for i in range(depth))
+    return f"<mujoco><worldbody>{body}{'</body>' * depth}</worldbody></mujoco>"
+
+
+def load_model(spec: str) -> mujoco.MjModel:
+    if spec.startswith("chain:"):
+        return mujoco.MjModel.from_xml_string(chain_xml(int(spec.split(":", 1)[1])))
+    return mujoco.MjModel.from_xml_path(spec)
 
 
 def _initial_state(m: mujoco.MjModel, keyframe: str | None) -> mujoco.MjData:
@@ -112,11 +147,69 @@ def bench_mjx(
     }
 
 
+def measure(spec: str, args) -> dict:
+    m = load_model(spec)
+    d0 = _initial_state(m, args.keyframe)
+    n_substeps = max(1, round(args.ctrl_dt / m.opt.timestep))
+    r = bench_mjx(m, d0, args.num_envs, n_substeps, args.env_steps, args.repeats, args.seed)
+    r.update(model=spec, nv=m.nv, nbody=m.nbody, n_substeps=n_substeps,
+             c_physics_steps_per_s=bench_c(m, d0, args.c_seconds),
+             xla_flags=os.environ.get("XLA_FLAGS", ""))
+    return r
+
+
+def emitters_table(rows: list[dict]) -> str:
+    """Markdown: per model, each round's figure (rounds in order), the ratio of the means."""
+    lines = ["| model | bodies | physics steps/s, emitters on | off | off / on | "
+             "compile s, on | off | C MuJoCo, 1 thread |", "|---|---|---|---|---|---|---|---|"]
+    for spec in dict.fromkeys(r["model"] for r in rows):
+        on = [r for r in rows if r["model"] == spec and r["emitters"] == "true"]
+        off = [r for r in rows if r["model"] == spec and r["emitters"] == "false"]
+
+        def each(rs, key, fmt):
+            return " / ".join(format(r[key], fmt) for r in rs)
+
+        def mean(rs, key):
+            return sum(r[key] for r in rs) / len(rs)
+
+        lines.append(
+            f"| {spec} | {on[0]['nbody'] - 1} | {each(on, 'physics_steps_per_s', ',.0f')} | "
+            f"{each(off, 'physics_steps_per_s', ',.0f')} | "
+            f"{mean(off, 'physics_steps_per_s') / mean(on, 'physics_steps_per_s'):.2f}x | "
+            f"{each(on, 'compile_s', '.1f')} | {each(off, 'compile_s', '.1f')} | "
+            f"{mean(off, 'c_physics_steps_per_s'):,.0f} |")
+    return "\n".join(lines)
+
+
+def side_by_side(args) -> list[dict]:
+    """Every model in fresh processes, emitters on then off, `--rounds` times."""
+    rows = []
+    for rnd in range(args.rounds):
+        for spec in args.xml:
+            for emitters in ("true", "false"):
+                env = dict(os.environ, XLA_FLAGS=f"{EMITTERS_FLAG}={emitters}")
+                cmd = [sys.executable, __file__, "--xml", spec, "--emitters", "current",
+                       "--num-envs", str(args.num_envs), "--env-steps", str(args.env_steps),
+                       "--repeats", str(args.repeats), "--c-seconds", str(args.c_seconds),
+                       "--ctrl-dt", str(args.ctrl_dt), "--keyframe", args.keyframe,
+                       "--json", "-"]
+                out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+                row = json.loads(out.stdout.strip().splitlines()[-1])[0]
+                row.update(round=rnd, emitters=emitters)
+                rows.append(row)
+                print(f"round {rnd} {spec:>12} emitters={emitters:<5} "
+                      f"compile {row['compile_s']:6.1f} s  "
+                      f"{row['physics_steps_per_s']:>10,.0f} physics steps/s", flush=True)
+    print("\n" + emitters_table(rows))
+    return rows
+
+
 def main() -> None:
     p = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("--xml", type=pathlib.Path, default=_DEFAULT_XML)
+    p.add_argument("--xml", nargs="+", default=[str(_DEFAULT_XML)],
+                   help="MJCF paths, or chain:N for a generated N-link chain")
     p.add_argument("--keyframe", default="home")
     p.add_argument("--num-envs", type=int, default=128)
     p.add_argument("--ctrl-dt", type=float, default=0.02)
@@ -124,33 +217,36 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--c-seconds", type=float, default=2.0)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--emitters", choices=("current", "both"), default="current",
+                   help="current: this process's XLA_FLAGS; both: on and off side by side")
+    p.add_argument("--rounds", type=int, default=2, help="alternating rounds for --emitters both")
+    p.add_argument("--json", help="write the rows here (- for stdout)")
     args = p.parse_args()
 
-    m = mujoco.MjModel.from_xml_path(str(args.xml))
-    d0 = _initial_state(m, args.keyframe)
-    n_substeps = max(1, round(args.ctrl_dt / m.opt.timestep))
-
-    print(f"model: {args.xml}")
-    print(
-        f"nq={m.nq} nv={m.nv} nu={m.nu} ngeom={m.ngeom} timestep={m.opt.timestep} "
-        f"solver={mujoco.mjtSolver(m.opt.solver).name} iterations={m.opt.iterations} "
-        f"ls_iterations={m.opt.ls_iterations} cone={mujoco.mjtCone(m.opt.cone).name}"
-    )
-    print(f"ctrl_dt={args.ctrl_dt} -> {n_substeps} physics steps per env step")
-    print(f"jax {jax.__version__} on {jax.devices()[0].platform}, mujoco {mujoco.__version__}")
-
-    c_sps = bench_c(m, d0, args.c_seconds)
-    r = bench_mjx(m, d0, args.num_envs, n_substeps, args.env_steps, args.repeats, args.seed)
-
-    print(f"\nMJX jit(vmap) + lax.scan, {args.num_envs} envs x {args.env_steps} env steps:")
-    print(f"  compile            {r['compile_s']:.1f} s")
-    print(f"  contacts / efc     ncon={r['ncon']} nefc={r['nefc']} (allocated per env)")
-    print(f"  physics steps/s    {r['physics_steps_per_s']:,.0f}")
-    print(f"  env steps/s        {r['env_steps_per_s']:,.0f}")
-    print(f"  finite={r['finite']} mean root z after rollout={r['mean_root_z']:.4f}")
-    print("\nMuJoCo C mj_step, 1 thread:")
-    print(f"  physics steps/s    {c_sps:,.0f}")
-    print(f"  env steps/s        {c_sps / n_substeps:,.0f}")
+    if args.emitters == "both":
+        rows = side_by_side(args)
+    else:
+        rows = []
+        for spec in args.xml:
+            r = measure(spec, args)
+            rows.append(r)
+            if args.json == "-":
+                continue
+            print(f"model: {spec} (nv={r['nv']}, nbody={r['nbody']}; {r['n_substeps']} physics "
+                  f"steps per env step; jax {jax.__version__}, mujoco {mujoco.__version__}; "
+                  f"XLA_FLAGS={r['xla_flags']!r})")
+            print(f"  MJX {args.num_envs} envs: compile {r['compile_s']:.1f} s, "
+                  f"{r['physics_steps_per_s']:,.0f} physics steps/s, "
+                  f"{r['env_steps_per_s']:,.0f} env steps/s, finite={r['finite']}, "
+                  f"ncon={r['ncon']} nefc={r['nefc']}")
+            print(f"  C MuJoCo mj_step, 1 thread: {r['c_physics_steps_per_s']:,.0f} physics steps/s")
+    if args.json == "-":
+        print(json.dumps(rows))
+    elif args.json:
+        pathlib.Path(args.json).write_text(json.dumps(
+            {"command": " ".join(sys.argv), "jax": jax.__version__, "mujoco": mujoco.__version__,
+             "cpu": common.cpu_model(), "rows": rows}, indent=1) + "\n")
+        print(f"wrote {args.json}")
 
 
 if __name__ == "__main__":
