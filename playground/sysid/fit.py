@@ -160,10 +160,12 @@ def make_mesh(parallel_envs: int):
 
 def run_fit(problem: Problem, log: Callable[[str], None] = print,
             stop: threading.Event | None = None,
-            on_generation: Callable[[int, dict], None] | None = None) -> dict:
+            on_generation: Callable[[int, dict, np.ndarray], None] | None = None) -> dict:
     """Run the search, write the result (also when `stop` is set midway: the best so far).
 
     `stop`: checked after every generation (the CLI sets it on Ctrl-C).
+    `on_generation(g, row, best)`: after generation g, its progress row and the best
+    candidate so far as parameter values [fitted joints, params] (layout.values).
     """
     import jax
 
@@ -201,7 +203,8 @@ def run_fit(problem: Problem, log: Callable[[str], None] = print,
         history.append(row)
         log(progress_line(g + 1, o.generations, row, loss_before))
         if on_generation is not None:
-            on_generation(g + 1, row)
+            on_generation(g + 1, row, layout.values(np.asarray(jax.device_get(state.best),
+                                                             np.float64)))
         if stop is not None and stop.is_set():
             log(f"sysid: stopped after generation {g + 1}; writing the best so far")
             break

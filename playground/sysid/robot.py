@@ -6,6 +6,7 @@ test logs with known parameters and checks a fit outside the simulator it was fi
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import pathlib
 from collections.abc import Mapping, Sequence
@@ -282,3 +283,37 @@ def hold_targets(model: mujoco.MjModel, qpos: np.ndarray) -> np.ndarray:
         if model.actuator_trntype[i] == mujoco.mjtTrn.mjTRN_JOINT:
             ctrl[i] = qpos[model.jnt_qposadr[model.actuator_trnid[i, 0]]]
     return ctrl
+
+
+def make_step_log(path, robot_name: str, joints: Sequence[str], rows: int, dt: float,
+                  noise: float, seed: int, hold_s: float = 0.25, step_rad: float = 0.5,
+                  frictionloss: float = 0.02) -> np.ndarray:
+    """A log with known parameters, made in plain MuJoCo on a fixed base: each of `joints`
+    gets kp x U(0.7, 1.4), damping and armature x U(0.5, 2) and `frictionloss` added (drawn
+    once from `seed`), and is driven by random target steps of up to `step_rad` from home
+    every `hold_s` (the first hold at rest); measured positions carry N(0, noise) rad.
+    Writes `path` (serve.recorder.write_log) and returns the true [J, 4] PARAMS. Tests and
+    benchmarks fit it to see what a fit recovers, and a user can check with it which joints
+    an excitation makes identifiable before logging the robot."""
+    from playground.serve.recorder import write_log
+
+    robot = load_robot(robot_name)
+    model, qpos0 = build_model(robot, fixed_base=True)
+    rng = np.random.default_rng(seed)
+    n = len(joints)
+    true = read_params(model, joints)
+    true[:, 0] *= rng.uniform(0.7, 1.4, n)
+    true[:, 1] *= rng.uniform(0.5, 2.0, n)
+    true[:, 3] *= rng.uniform(0.5, 2.0, n)
+    true[:, 2] += frictionloss
+    truth = copy.deepcopy(model)
+    write_params(truth, joints, true)
+    home = np.array([qpos0[model.joint(j).qposadr[0]] for j in joints])
+    hold = int(round(hold_s / dt))
+    steps = home + rng.uniform(-step_rad, step_rad, (rows // hold + 1, n))
+    cmd = np.repeat(steps, hold, axis=0)[:rows]
+    cmd[:hold] = home  # rest first: row 0 is a still robot
+    q, _ = replay_mujoco(truth, qpos0, joints, cmd, int(round(dt / robot.sim_dt)))
+    write_log(path, cmd=cmd, state=q + rng.normal(0.0, noise, q.shape), joint_names=joints,
+              dt=dt, model_sha256=robot.model_sha256, fixed_base=True)
+    return true

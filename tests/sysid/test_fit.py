@@ -15,7 +15,6 @@ against gravity, trades kp against friction and damping and needs a longer log.
 
 from __future__ import annotations
 
-import copy
 import json
 import threading
 
@@ -23,7 +22,6 @@ import numpy as np
 import pytest
 
 from playground.cli.sysid import main
-from playground.serve.recorder import write_log
 from playground.sysid import robot as robot_lib
 from playground.sysid.fit import FitOptions, prepare, run_fit
 
@@ -36,26 +34,7 @@ PARAMS = ("kp", "damping", "armature")
 
 def make_log(path):
     """The log and the true [J, 4] parameters (kp, damping, frictionloss, armature)."""
-    robot = robot_lib.load_robot("humanoid_walk")
-    model, qpos0 = robot_lib.build_model(robot, fixed_base=True)
-    rng = np.random.default_rng(1)
-    n = len(JOINTS)
-    true = robot_lib.read_params(model, JOINTS)
-    true[:, 0] *= rng.uniform(0.7, 1.4, n)
-    true[:, 1] *= rng.uniform(0.5, 2.0, n)
-    true[:, 3] *= rng.uniform(0.5, 2.0, n)
-    true[:, 2] += 0.02
-    truth = copy.deepcopy(model)
-    robot_lib.write_params(truth, JOINTS, true)
-    home = np.array([qpos0[model.joint(j).qposadr[0]] for j in JOINTS])
-    hold = int(round(0.25 / DT))
-    steps = home + rng.uniform(-0.5, 0.5, (ROWS // hold + 1, n))
-    cmd = np.repeat(steps, hold, axis=0)[:ROWS]
-    cmd[:hold] = home  # rest first: row 0 is a still robot
-    q, _ = robot_lib.replay_mujoco(truth, qpos0, JOINTS, cmd, int(round(DT / robot.sim_dt)))
-    write_log(path, cmd=cmd, state=q + rng.normal(0.0, NOISE, q.shape), joint_names=JOINTS,
-              dt=DT, model_sha256=robot.model_sha256, fixed_base=True)
-    return true
+    return robot_lib.make_step_log(path, "humanoid_walk", JOINTS, ROWS, DT, NOISE, seed=1)
 
 
 @pytest.fixture(scope="module")
@@ -91,9 +70,19 @@ def test_ctrl_c_writes_the_best_so_far(fitted, tmp_path):
     problem = prepare(FitOptions(robot="humanoid_walk", log=tmp / "log.npz",
                                  out=tmp_path / "partial.json", population=64, generations=12,
                                  params=PARAMS, fixed_base=True, plots=False))
-    run_fit(problem, log=lambda line: None, stop=stop,
-            on_generation=lambda g, row: stop.set() if g == 2 else None)
+    seen = []
+
+    def on_generation(g, row, best):
+        seen.append((g, row["best_loss"], best))
+        if g == 2:
+            stop.set()
+
+    run_fit(problem, log=lambda line: None, stop=stop, on_generation=on_generation)
     partial = json.loads((tmp_path / "partial.json").read_text())
     assert partial["interrupted"] and partial["generations"] == 2
+    # the callback's best after generation 2 is what the partial file holds
+    assert [g for g, _, _ in seen] == [1, 2] and seen[1][1] <= seen[0][1]
+    np.testing.assert_allclose(
+        seen[1][2], [[partial["joints"][j][p] for p in PARAMS] for j in JOINTS], rtol=1e-6)
     assert partial["loss"]["after"] <= partial["loss"]["before"]
     assert set(partial["joints"]) == set(JOINTS)
