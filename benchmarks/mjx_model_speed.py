@@ -37,6 +37,7 @@ import numpy as np
 from mujoco import mjx
 
 import playground  # noqa: F401  (sets XLA_FLAGS before jax's backend starts: playground/xla_flags.py)
+from playground.xla_flags import FUSION_EMITTERS
 
 _DEFAULT_XML = (
     pathlib.Path(__file__).resolve().parents[1]
@@ -46,9 +47,6 @@ _DEFAULT_XML = (
     / "wildrobot"
     / "wildrobot.xml"
 )
-
-
-EMITTERS_FLAG = "--xla_cpu_use_fusion_emitters"
 
 
 def chain_xml(depth: int) -> str:
@@ -187,7 +185,7 @@ def side_by_side(args) -> list[dict]:
     for rnd in range(args.rounds):
         for spec in args.xml:
             for emitters in ("true", "false"):
-                env = dict(os.environ, XLA_FLAGS=f"{EMITTERS_FLAG}={emitters}")
+                env = dict(os.environ, XLA_FLAGS=f"--{FUSION_EMITTERS}={emitters}")
                 cmd = [sys.executable, __file__, "--xml", spec, "--emitters", "current",
                        "--num-envs", str(args.num_envs), "--env-steps", str(args.env_steps),
                        "--repeats", str(args.repeats), "--c-seconds", str(args.c_seconds),

@@ -107,7 +107,7 @@ def summarize(runs: list[dict]) -> list[dict]:
         rs = [r for r in runs if (r["optimizer"], r["population"]) == key]
         last = [r["curve"][-1] for r in rs]
         out.append({"optimizer": key[0], "population": key[1], "seeds": len(rs),
-                    "simulations": last[0]["generation"] * key[1],
+                    "simulations": last[0]["simulations"],
                     "loss": common.median([x["best_loss"] for x in last]),
                     "loss_before": rs[0]["loss_before"],
                     **{f"{p}_error": common.median([x[f"{p}_error"] for x in last])
@@ -159,7 +159,7 @@ def plot(result: dict, path: str) -> None:
     styles = {p: s for p, s in zip(sorted({r["population"] for r in result["runs"]}),
                                     ("-", "--", ":", "-."), strict=False)}
     for r in result["runs"]:
-        sims = [c["generation"] * r["population"] for c in r["curve"]]
+        sims = [c["simulations"] for c in r["curve"]]
         label = f"{r['optimizer']} pop {r['population']}" if r["seed"] == result["seeds"][0] else None
         kw = dict(color=colors[r["optimizer"]], linestyle=styles[r["population"]], alpha=0.7,
                   label=label)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import os
 
-CPU_FLAGS = {"xla_cpu_use_fusion_emitters": "false"}
+FUSION_EMITTERS = "xla_cpu_use_fusion_emitters"
+CPU_FLAGS = {FUSION_EMITTERS: "false"}
 
 
 def apply(environ=os.environ) -> str:
